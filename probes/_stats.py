@@ -1,0 +1,71 @@
+"""Small statistics shared by the probes: entropy of a mass vector, power-law fits, percentile intervals."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import Tensor
+
+
+def entropy_nats(mass: Tensor) -> Tensor:
+    """H = −Σ p ln p of the distribution p = mass / Σ mass (0 ln 0 = 0), over the last axis, in nats.
+
+    Accepts `[F]` or `[R, F]` (one distribution per row); rows with zero total mass give NaN.
+    """
+    mass = mass.double()
+    total = mass.sum(-1, keepdim=True)
+    p = mass / total
+    return -torch.special.xlogy(p, p).sum(-1)
+
+
+def effective_count(mass: Tensor) -> float:
+    """F_eff = exp(H) of one mass vector; raises when there is no mass at all."""
+    if float(mass.sum()) <= 0:
+        raise ValueError("all codes are zero: no activation mass to measure; check the SAE and the activations")
+    return math.exp(float(entropy_nats(mass)))
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """Least-squares line log y = intercept + slope · log x (natural logs), from scipy.stats.linregress."""
+
+    slope: float  # fitted exponent (negative for a decreasing power law)
+    intercept: float  # log of the prefactor
+    slope_stderr: float  # standard error of the slope
+    ci_low: float  # slope − t·stderr at the requested level
+    ci_high: float  # slope + t·stderr
+    r_value: float  # Pearson r of the log-log points
+    n_points: int  # points used (x > 0 and y > 0)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def fit_power_law(x, y, level: float = 0.95) -> PowerLawFit:
+    """Fit y ∝ x^slope on log-log axes, ignoring points with x ≤ 0 or y ≤ 0; CI from the t distribution."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    keep = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        raise ValueError(f"a power-law fit needs at least 3 positive points, got {int(keep.sum())}")
+    lx, ly = np.log(x[keep]), np.log(y[keep])
+    if np.ptp(lx) == 0:
+        raise ValueError("a power-law fit needs at least two distinct x values")
+    fit = stats.linregress(lx, ly)
+    n = int(keep.sum())
+    t = stats.t.ppf(0.5 + level / 2, df=max(n - 2, 1))
+    se = float(fit.stderr)
+    return PowerLawFit(float(fit.slope), float(fit.intercept), se, float(fit.slope - t * se),
+                       float(fit.slope + t * se), float(fit.rvalue), n)
+
+
+def percentile_interval(samples: Tensor | np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap samples at the given level (e.g. 0.95 → 2.5 % and 97.5 %)."""
+    s = np.asarray(samples, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    lo, hi = np.quantile(s, [0.5 - level / 2, 0.5 + level / 2])
+    return float(lo), float(hi)
