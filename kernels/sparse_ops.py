@@ -21,7 +21,7 @@ warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implici
 
 
 def _csr(crow_B1: Tensor, cols_N: Tensor, values_N: Tensor, n_features: int) -> Tensor:
-    return torch.sparse_csr_tensor(crow_B1, cols_N, values_N, (crow_B1.numel() - 1, n_features))
+    return torch.sparse_csr_tensor(crow_B1, cols_N, values_N, (crow_B1.numel() - 1, n_features), check_invariants=False)
 
 
 def _csr_transposed(crow_B1: Tensor, cols_N: Tensor, values_N: Tensor, n_features: int) -> Tensor:
@@ -32,7 +32,9 @@ def _csr_transposed(crow_B1: Tensor, cols_N: Tensor, values_N: Tensor, n_feature
     counts_F = torch.bincount(cols_N, minlength=n_features)
     crow_F1 = torch.zeros(n_features + 1, dtype=torch.int64, device=cols_N.device)
     torch.cumsum(counts_F, 0, out=crow_F1[1:])
-    return torch.sparse_csr_tensor(crow_F1, rows_N[order_N], values_N[order_N], (n_features, n_rows))
+    return torch.sparse_csr_tensor(
+        crow_F1, rows_N[order_N], values_N[order_N], (n_features, n_rows), check_invariants=False
+    )
 
 
 class SelectedPreacts(torch.autograd.Function):

@@ -1,0 +1,23 @@
+"""Sparse autoencoders: TopK, BatchTopK, Mutual Choice, Feature Choice; losses, trainer, metrics.
+
+    from superscope.saes import MutualChoiceSAE, train, evaluate
+    sae = train(MutualChoiceSAE.config(d_in=576, d_sae=4608, k=32), batches)
+"""
+
+from .base import BaseSAE, ForwardOutput, Selection
+from .config import SAEConfig, TrainConfig
+from .evaluate import EvalResult, RecoveryResult, evaluate, fvu, ground_truth_recovery
+from .feature_choice import FeatureChoiceSAE
+from .losses import aux_zipf_loss, auxk_loss, normalized_mse
+from .mutual_choice import BatchTopKSAE, MutualChoiceSAE
+from .persistence import create_sae, load_sae, save_sae
+from .registry import known_architectures, sae_class
+from .topk import TopKSAE
+from .trainer import Trainer, train
+
+__all__ = [
+    "BaseSAE", "BatchTopKSAE", "EvalResult", "FeatureChoiceSAE", "ForwardOutput", "MutualChoiceSAE",
+    "RecoveryResult", "SAEConfig", "Selection", "TopKSAE", "TrainConfig", "Trainer", "aux_zipf_loss",
+    "auxk_loss", "create_sae", "evaluate", "fvu", "ground_truth_recovery", "known_architectures",
+    "load_sae", "normalized_mse", "sae_class", "save_sae", "train",
+]

@@ -1,0 +1,127 @@
+"""Model-free SAE metrics (specs/saes.md "Metrics"), streamed over an evaluation set.
+
+- FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖² with x̄ the mean over the whole eval set (the denominator is merged
+  across batches with Chan et al.'s pairwise update, in float64); explained variance = 1 − FVU.
+- L0: mean, spread, per-token histogram (FC/MC vary per token: report the distribution).
+- dead fraction (never fired on the eval set), dense fraction (fires on > 10 % of tokens),
+  log10 feature-density histogram.
+- Ground-truth recovery (synthetic data): per true feature the max cosine with any decoder row;
+  MMCS = mean of those, and the fraction above 0.9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from .base import BaseSAE
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Metrics of one SAE on one evaluation set."""
+
+    n_tokens: int
+    fvu: float
+    explained_variance: float
+    mse: float
+    l0_mean: float
+    l0_std: float
+    l0_hist: list[int]
+    """l0_hist[i] = number of tokens with exactly i active features (last bin: ≥ len−1)."""
+    dead_frac: float
+    dense_frac: float
+    log_density_edges: list[float]
+    log_density_hist: list[int]
+    """Histogram of log10(firing frequency) over features that fired at least once."""
+    inference_mode: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fvu(x_BD: Tensor, x_hat_BD: Tensor) -> float:
+    """Σ‖x − x̂‖² / Σ‖x − x̄‖² on one tensor (two-pass, float64)."""
+    x, x_hat = x_BD.detach().double(), x_hat_BD.detach().double()
+    return float(((x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).detach())
+
+
+class _VarianceAccumulator:
+    """Σ‖x − x̄‖² over a stream (Chan, Golub & LeVeque 1979 pairwise merge)."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, None, 0.0
+
+    def add(self, x_BD: Tensor) -> None:
+        x = x_BD.double()
+        nb, mean_b = x.shape[0], x.mean(0)
+        m2_b = float((x - mean_b).pow(2).sum())
+        if self.n == 0:
+            self.n, self.mean, self.m2 = nb, mean_b, m2_b
+            return
+        delta = mean_b - self.mean
+        total = self.n + nb
+        self.m2 += m2_b + float(delta.pow(2).sum()) * self.n * nb / total
+        self.mean = self.mean + delta * nb / total
+        self.n = total
+
+
+@torch.no_grad()
+def evaluate(sae: BaseSAE, batches: Iterable[Tensor], max_l0_bin: int | None = None) -> EvalResult:
+    """Stream the eval set once; returns an ``EvalResult``."""
+    sae.eval()
+    var, sq_err, n = _VarianceAccumulator(), 0.0, 0
+    fired_F = torch.zeros(sae.cfg.d_sae, dtype=torch.int64)
+    l0_all: list[Tensor] = []
+    for x in batches:
+        out = sae(x)
+        var.add(x)
+        sq_err += float((x.double() - out.x_hat.double()).pow(2).sum())
+        n += x.shape[0]
+        fired_F += out.codes.fired_counts().cpu()
+        l0_all.append(out.codes.l0_per_row().cpu())
+    if n == 0:
+        raise ValueError("evaluation set is empty: no activation batches were given")
+    l0 = torch.cat(l0_all).float()
+    top = max_l0_bin or max(int(l0.max()) + 1, 2 * sae.cfg.k + 1)
+    l0_hist = torch.bincount(l0.long().clamp(max=top), minlength=top + 1)
+    density_F = fired_F.double() / n
+    alive = density_F[density_F > 0]
+    edges = torch.linspace(-8, 0, 33, dtype=torch.float64)
+    log_hist = torch.histogram(alive.log10().clamp(-8, 0), bins=edges).hist if alive.numel() else torch.zeros(32)
+    fvu_value = sq_err / var.m2 if var.m2 > 0 else float("nan")
+    return EvalResult(
+        n_tokens=n, fvu=fvu_value, explained_variance=1 - fvu_value, mse=sq_err / n,
+        l0_mean=float(l0.mean()), l0_std=float(l0.std()) if n > 1 else 0.0,
+        l0_hist=[int(v) for v in l0_hist], dead_frac=float((fired_F == 0).double().mean()),
+        dense_frac=float((density_F > 0.1).double().mean()),
+        log_density_edges=[float(e) for e in edges], log_density_hist=[int(v) for v in log_hist],
+        inference_mode="batch" if sae.batch_mode else "threshold",
+    )
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    """How well the decoder recovers known ground-truth directions."""
+
+    mmcs: float
+    """Mean over true features of the max |cosine| with any decoder row."""
+    frac_recovered: float
+    """Share of true features with max cosine > threshold."""
+    threshold: float
+    max_cos_per_feature: list[float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def ground_truth_recovery(W_dec_FD: Tensor, true_features_TD: Tensor, threshold: float = 0.9) -> RecoveryResult:
+    dec = torch.nn.functional.normalize(W_dec_FD.float(), dim=1)
+    true = torch.nn.functional.normalize(true_features_TD.float(), dim=1)
+    max_cos_T = (true @ dec.T).max(dim=1).values
+    return RecoveryResult(float(max_cos_T.mean()), float((max_cos_T > threshold).float().mean()),
+                          threshold, [float(v) for v in max_cos_T])

@@ -1,0 +1,28 @@
+"""TopK SAE (Gao et al. 2024, "Scaling and evaluating sparse autoencoders", §2.3).
+
+    z = TopK_k(ReLU(pre))   — each token keeps its k largest pre-activations.
+
+The encoder GEMM and the per-row top-k go through ``kernels.encode_topk`` (fused on CUDA), so the
+dense [B, F] pre-activations need not reach memory.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from superscope.kernels import crow_uniform, dispatch
+
+from .base import BaseSAE, Selection
+from .registry import register
+
+
+@register("topk")
+class TopKSAE(BaseSAE):
+    """Per-token budget: every row has exactly k selected entries (values may be 0 after ReLU)."""
+
+    def select(self, xc_BD: Tensor) -> Selection:
+        pre_BK, idx_BK = dispatch.encode_topk(xc_BD, self.W_enc.detach(), self.b_enc.detach(), self.cfg.k)
+        idx_BK, order_BK = idx_BK.sort(dim=1)  # CSR wants increasing columns within a row
+        pre_BK = pre_BK.gather(1, order_BK)
+        crow_B1 = crow_uniform(xc_BD.shape[0], self.cfg.k, device=xc_BD.device)
+        return Selection(crow_B1, idx_BK.reshape(-1), pre_BK.reshape(-1))

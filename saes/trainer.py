@@ -1,0 +1,169 @@
+"""SAE trainer: any iterable of activation batches → a trained SAE (+ run folder when given one).
+
+The loop is a sequence of named steps: initialise → (restore) → for each batch: train_step → log →
+checkpoint → finish. Resume replays the (deterministic) batch stream and skips the batches already
+consumed, so a resumed run ends with the same weights as an uninterrupted one (tested).
+Writes into ``out_dir``: cfg.json, sae.safetensors, train_log.jsonl, checkpoints/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .atomic_io import append_jsonl, read_jsonl, write_json
+from .base import BaseSAE
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import SAEConfig, TrainConfig
+from .init import geometric_median, input_scale_for
+from .losses import auxk_loss, aux_zipf_loss, normalized_mse
+from .persistence import create_sae, save_sae
+from .schedule import default_lr, default_warmup, lr_factor
+from .stats import dead_mask, update_firing_stats
+
+LOG_FILE = "train_log.jsonl"
+
+
+class Trainer:
+    """Holds the SAE, optimizer and counters of one training run."""
+
+    def __init__(self, cfg: SAEConfig, train_cfg: TrainConfig, out_dir: str | Path | None = None):
+        self.cfg, self.tc = dataclasses.replace(cfg), train_cfg
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.sae: BaseSAE | None = None
+        self.opt: torch.optim.Optimizer | None = None
+        self.step, self.tokens_seen = 0, 0
+        self.base_lr = train_cfg.lr or default_lr(cfg.d_sae)
+        self.warmup = train_cfg.warmup_steps or default_warmup(train_cfg.total_steps)
+        self.k_aux = train_cfg.k_aux or max(1, cfg.d_in // 2)
+        self.dead_tokens = train_cfg.dead_tokens or max(train_cfg.batch_size, min(10_000_000, train_cfg.total_tokens // 10))
+
+    # ---- named steps --------------------------------------------------------------------------
+    def make_optimizer(self, sae: BaseSAE) -> torch.optim.Optimizer:
+        return torch.optim.Adam(sae.parameters(), lr=self.base_lr, betas=self.tc.adam_betas)
+
+    def initialise(self, first_batch: Tensor) -> None:
+        """Seeded init, input scale (E‖s·x‖² = d) and geometric-median b_dec of the first batch."""
+        self.cfg.input_scale = input_scale_for(first_batch)
+        self.cfg.training = self.tc.to_dict()
+        sae = create_sae(self.cfg)
+        sae.check_input(first_batch)
+        sae.reset_parameters(self.tc.seed)
+        with torch.no_grad():
+            sae.b_dec.copy_(geometric_median(first_batch.to(sae.b_dec.dtype) * self.cfg.input_scale))
+        self.sae, self.opt = sae.to(first_batch.device), None
+        self.opt = self.make_optimizer(self.sae)
+
+    def restore(self) -> bool:
+        """Load the newest checkpoint in out_dir, if any; drop log lines written after it."""
+        if self.out_dir is None or (target := latest_checkpoint(self.out_dir)) is None:
+            return False
+        self.sae, self.opt, state = load_checkpoint(target, self.make_optimizer)
+        self.cfg = self.sae.cfg
+        self.step, self.tokens_seen = state["step"], state["tokens_seen"]
+        log = self.out_dir / LOG_FILE
+        kept = [r for r in read_jsonl(log) if r.get("step", 0) <= self.step]
+        log.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        return True
+
+    def aux_loss(self, out) -> Tensor:
+        sae, tc = self.sae, self.tc
+        dead = dead_mask(sae, self.dead_tokens)
+        if tc.aux_loss == "auxk":
+            return auxk_loss(sae, out, dead, self.k_aux)
+        if tc.aux_loss == "zipf":
+            return aux_zipf_loss(sae, out, sae.freq_ema_F, dead, self.k_aux, tc.zipf_gamma, tc.zipf_s)
+        return out.x_hat_scaled.new_zeros(())
+
+    def train_step(self, x: Tensor) -> dict[str, float]:
+        sae, opt, tc = self.sae, self.opt, self.tc
+        out = sae(x)
+        l_rec = normalized_mse(out.x_scaled, out.x_hat_scaled)
+        l_aux = self.aux_loss(out)
+        loss = l_rec + tc.aux_coef * l_aux
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)} at step {self.step}; lower the lr (last checkpoint is kept)")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sae.remove_parallel_decoder_grad()
+        torch.nn.utils.clip_grad_norm_(sae.parameters(), tc.grad_clip)
+        factor = lr_factor(self.step, tc.total_steps, self.warmup, tc.decay_fraction)
+        for group in opt.param_groups:
+            group["lr"] = self.base_lr * factor
+        opt.step()
+        sae.normalize_decoder()
+        update_firing_stats(sae, out, tc.freq_ema)
+        sae.after_step(out, sae.cfg.threshold_ema)
+        self.step += 1
+        self.tokens_seen += x.shape[0]
+        l0 = out.codes.l0_per_row().float()
+        loss, l_rec, l_aux = loss.detach(), l_rec.detach(), l_aux.detach()
+        return {"loss": float(loss), "fvu": float(l_rec), "aux": float(l_aux), "l0": float(l0.mean()),
+                "l0_std": float(l0.std()) if l0.numel() > 1 else 0.0, "lr": self.base_lr * factor,
+                "dead_frac": float(dead_mask(sae, self.dead_tokens).float().mean())}
+
+    def log(self, metrics: dict[str, float], started: float) -> None:
+        if self.out_dir is None or self.step % self.tc.log_every:
+            return
+        record = {"step": self.step, "tokens": self.tokens_seen, **metrics,
+                  "tokens_per_s": self.tokens_seen / max(1e-9, time.perf_counter() - started)}
+        append_jsonl(self.out_dir / LOG_FILE, record)
+
+    def maybe_checkpoint(self, prev_tokens: int) -> None:
+        every = self.tc.checkpoint_every_tokens
+        if self.out_dir is None or every <= 0 or self.tokens_seen // every == prev_tokens // every:
+            return
+        save_checkpoint(self.out_dir, self.sae, self.opt, {"step": self.step, "tokens_seen": self.tokens_seen,
+                                                           "train_cfg": self.tc.to_dict()})
+
+    def finish(self) -> BaseSAE:
+        self.sae.eval()
+        if self.out_dir is not None:
+            save_sae(self.sae, self.out_dir)
+            write_json(self.out_dir / "train_state.json", {"step": self.step, "tokens_seen": self.tokens_seen, "done": True})
+        return self.sae
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def run(self, batches: Iterable[Tensor], resume: bool = True) -> BaseSAE:
+        stream: Iterator[Tensor] = iter(batches)
+        resumed = resume and self.restore()
+        if resumed:
+            for _ in range(self.step):
+                next(stream)
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=self.tc.total_tokens, initial=self.tokens_seen, unit="tok", unit_scale=True,
+                   disable=not self.tc.progress, desc=f"train {self.cfg.architecture}")
+        started = time.perf_counter()
+        if self.sae is not None:
+            self.sae.train()
+        while self.tokens_seen < self.tc.total_tokens:
+            x = next(stream, None)
+            if x is None:
+                break
+            if self.sae is None:
+                self.initialise(x)
+                self.sae.train()
+            prev = self.tokens_seen
+            metrics = self.train_step(x)
+            self.log(metrics, started)
+            self.maybe_checkpoint(prev)
+            bar.update(self.tokens_seen - prev)
+            bar.set_postfix(fvu=f"{metrics['fvu']:.3f}", l0=f"{metrics['l0']:.1f}", refresh=False)
+        bar.close()
+        if self.sae is None:
+            raise ValueError("the activation stream yielded no batches: nothing to train on")
+        return self.finish()
+
+
+def train(cfg: SAEConfig, batches: Iterable[Tensor], train_cfg: TrainConfig | None = None,
+          out_dir: str | Path | None = None, resume: bool = True) -> BaseSAE:
+    """Train an SAE of ``cfg`` on ``batches`` (float tensors [B, d_in]); see ``Trainer``."""
+    return Trainer(cfg, train_cfg or TrainConfig(), out_dir).run(batches, resume=resume)

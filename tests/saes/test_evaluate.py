@@ -1,0 +1,46 @@
+import torch
+
+from superscope.activations.toy import ToyConfig, ToySource
+from superscope.saes import SAEConfig, TrainConfig, evaluate, fvu, ground_truth_recovery, train
+
+from .conftest import make_sae
+
+
+def test_fvu_of_predicting_the_mean_is_exactly_one():
+    x = torch.randn(200, 9)
+    assert fvu(x, x.double().mean(0).expand(200, 9)) == 1.0
+
+
+def test_streaming_fvu_matches_one_shot_and_mean_gives_one():
+    sae = make_sae("topk")
+    with torch.no_grad():
+        sae.W_dec.zero_()  # reconstruction = b_dec constant
+    xs = [torch.randn(30, 12) + 1 for _ in range(4)]
+    allx = torch.cat(xs)
+    with torch.no_grad():
+        sae.b_dec.copy_(allx.double().mean(0).float())
+    res = evaluate(sae, xs)
+    one_shot = fvu(allx, sae(allx).x_hat)
+    assert abs(res.fvu - one_shot) < 1e-9
+    assert abs(res.fvu - 1.0) < 1e-6
+
+
+def test_l0_and_dead_dense_fractions():
+    sae = make_sae("topk", k=4)
+    res = evaluate(sae, [torch.randn(50, 12)])
+    assert res.l0_mean <= 4 and sum(res.l0_hist) == 50
+    assert 0 <= res.dead_frac <= 1 and 0 <= res.dense_frac <= 1
+    assert sum(res.log_density_hist) == round(48 * (1 - res.dead_frac))
+
+
+def test_ground_truth_recovery_on_toy_data():
+    src = ToySource(ToyConfig(d=16, n_features=32, mean_active=2, zipf_exponent=0.0, seed=3))
+    sae = train(SAEConfig(d_in=16, d_sae=64, k=2), src.batches(256, 600),
+                TrainConfig(total_tokens=256 * 600, batch_size=256, progress=False, lr=1e-2))
+    rec = ground_truth_recovery(sae.W_dec, src.true_features)
+    assert rec.frac_recovered >= 0.9 and rec.mmcs > 0.9
+
+
+def test_recovery_of_exact_dictionary_is_one():
+    feats = torch.nn.functional.normalize(torch.randn(10, 5), dim=1)
+    assert ground_truth_recovery(torch.cat([feats, torch.randn(3, 5)]), feats).frac_recovered == 1.0
