@@ -61,7 +61,7 @@ def _argument_kwargs(tp: Any) -> dict[str, Any] | None:
         return {"choices": list(args)}
     if origin in (tuple, list):
         item = args[0] if args else str
-        return {"type": item, "nargs": len(args) if origin is tuple and Ellipsis not in args else "+"}
+        return {"type": item, "nargs": len(args) if origin is tuple and Ellipsis not in args else "*"}
     if tp is bool:
         return {"type": _parse_bool, "metavar": "true|false"}
     if tp in (int, float, str):
