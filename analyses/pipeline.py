@@ -8,6 +8,7 @@ interrupted job resumes; the trainer resumes inside a step from its checkpoints.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +113,7 @@ class Pipeline:
         train(self.sae_config(hook, arch, source.d), epoch_batches(source, c.batch_size, total_tokens, c.seed),
               tc, out_dir=folder)
         write_json(folder / "timing.json", {"train_seconds": time.perf_counter() - t0, "tokens": total_tokens})
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the final weights supersede them
         return folder
 
     def evaluate_one(self, hook: str, arch: str, splice: bool) -> dict:
