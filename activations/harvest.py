@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -73,17 +73,22 @@ def _check_args(n_tokens: int, batch_size: int, context_len: int, model: Any, dt
         raise ValueError(f"dtype must be one of {sorted(STORE_DTYPES)}, got {dtype!r}")
 
 
-def harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | str | None = None,
-            batch_size: int = 16, context_len: int = DEFAULT_CONTEXT_LEN, out_dir: str | Path | None = None,
-            seed: int = 0, keep_bos: bool = False, dtype: str = "float32", contexts_per_shard: int | None = None,
-            progress: bool = True) -> dict[str, ActivationSource]:
-    """Activations of ``model`` at ``hooks`` over ⌈n_tokens / context_len⌉ contexts of ``corpus``.
+class HarvestPlan(NamedTuple):
+    """The validated settings of a harvest (also used by ``distributed_harvest``)."""
 
-    batch_size: contexts per forward pass. dtype: storage ('float32', 'bfloat16', 'float16'; reads are
-    float32). keep_bos: keep BOS positions as rows (excluded by default: their activations are huge
-    outliers). With ``out_dir`` shards go to ``out_dir/<hook>/`` and the sources read them memory-mapped;
-    re-running with the same out_dir resumes (or returns at once if complete). Returns {hook: source}.
-    """
+    hooks: list[str]
+    corpus: Corpus
+    bos: int
+    n_contexts: int
+    contexts_per_shard: int
+    n_shards: int
+    meta: dict[str, dict[str, Any]]
+    """Per hook: the settings recorded in its manifest (a resume must match them)."""
+
+
+def plan_harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | str | None, batch_size: int,
+                 context_len: int, seed: int, keep_bos: bool, dtype: str, contexts_per_shard: int | None) -> HarvestPlan:
+    """Check the arguments of ``harvest`` and derive its shard layout and manifest settings."""
     hooks = validate_hooks(model, hooks)
     _check_args(n_tokens, batch_size, context_len, model, dtype)
     corpus = as_corpus(corpus)
@@ -97,6 +102,22 @@ def harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | 
               "contexts_per_shard": cps, "n_contexts": n_contexts, "n_tokens_requested": n_tokens,
               "keep_bos": keep_bos, "bos_token_id": bos, "dtype": dtype}
     meta = {h: {**common, "hook": h, "d": width(shapes[h]), "shape": list(shapes[h])} for h in hooks}
+    return HarvestPlan(hooks, corpus, bos, n_contexts, cps, n_shards, meta)
+
+
+def harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | str | None = None,
+            batch_size: int = 16, context_len: int = DEFAULT_CONTEXT_LEN, out_dir: str | Path | None = None,
+            seed: int = 0, keep_bos: bool = False, dtype: str = "float32", contexts_per_shard: int | None = None,
+            progress: bool = True) -> dict[str, ActivationSource]:
+    """Activations of ``model`` at ``hooks`` over ⌈n_tokens / context_len⌉ contexts of ``corpus``.
+
+    batch_size: contexts per forward pass. dtype: storage ('float32', 'bfloat16', 'float16'; reads are
+    float32). keep_bos: keep BOS positions as rows (excluded by default: their activations are huge
+    outliers). With ``out_dir`` shards go to ``out_dir/<hook>/`` and the sources read them memory-mapped;
+    re-running with the same out_dir resumes (or returns at once if complete). Returns {hook: source}.
+    """
+    hooks, corpus, bos, n_contexts, cps, n_shards, meta = plan_harvest(
+        model, hooks, n_tokens, corpus, batch_size, context_len, seed, keep_bos, dtype, contexts_per_shard)
     writers = ({h: ShardWriter(Path(out_dir) / h, {**meta[h], "versions": _versions()}) for h in hooks}
                if out_dir is not None else None)
     start = min(w.done for w in writers.values()) if writers else 0
