@@ -31,6 +31,19 @@ def register_triton(name: str, fn: Callable) -> None:
     _TRITON_IMPLS[name] = fn
 
 
+_TRITON_LOADED = False
+
+
+def _load_triton() -> None:
+    """Register the Triton kernels once, on the first CUDA tensor (CPU runs never import triton)."""
+    global _TRITON_LOADED
+    if not _TRITON_LOADED:
+        _TRITON_LOADED = True
+        from .triton_register import register_all
+
+        register_all(register_triton)
+
+
 def backend_for(t: Tensor) -> Backend:
     forced = os.environ.get(ENV_VAR, "").strip().lower()
     if forced not in ("", "auto", "reference", "cpu", "triton"):
@@ -39,6 +52,8 @@ def backend_for(t: Tensor) -> Backend:
         return "reference"
     if forced == "cpu":
         return "cpu"
+    if t.is_cuda:
+        _load_triton()
     if t.is_cuda and _TRITON_IMPLS:
         return "triton"
     if forced == "triton":
