@@ -105,9 +105,13 @@ class BaseSAE(nn.Module):
         self.check_input(x)
         x = x.to(self.W_enc.dtype)
         x_scaled = x * self.cfg.input_scale
-        xc_BD = x_scaled - self.b_dec
+        # b_dec's encoder-side gradient, ∂pre[b, f]/∂b_dec = −W_enc[:, f], goes through an exactly-zero
+        # bias shift rather than a [B, D] gradient of xc (the backward then skips the S·W_encᵀ product
+        # unless x itself requires grad): same values, same gradients.
+        xc_BD = x_scaled - self.b_dec.detach()
+        b_shift_F = (self.b_dec - self.b_dec.detach()) @ self.W_enc.detach()
         sel = self.select(xc_BD)
-        pre_N = dispatch.selected_preacts(xc_BD, self.W_enc, self.b_enc, sel.crow_B1, sel.cols_N, sel.pre_N)
+        pre_N = dispatch.selected_preacts(xc_BD, self.W_enc, self.b_enc - b_shift_F, sel.crow_B1, sel.cols_N, sel.pre_N)
         codes = SparseCodes(sel.crow_B1, sel.cols_N, torch.relu(pre_N), self.cfg.d_sae)
         x_hat_scaled = dispatch.sparse_decode(codes.values_N, codes.crow_B1, codes.cols_N, self.W_dec) + self.b_dec
         return ForwardOutput(x_hat_scaled / self.cfg.input_scale, codes, x_scaled, x_hat_scaled)
