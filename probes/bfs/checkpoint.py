@@ -1,0 +1,87 @@
+"""Checkpoints: `<stem>.safetensors` (weights) + `<stem>.json` (configs, method, metrics), atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
+
+from .generator import GraphConfig
+from .model import GPT, ModelConfig
+from .tokens import Vocab
+
+FORMAT = "superscope.bfs/1"
+SHIPPED = Path(__file__).parent / "checkpoints"
+"""Folder of the checkpoints committed with the package."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: GPT
+    graph: GraphConfig
+    vocab: Vocab
+    method: str
+    """coconut | cot | nocot"""
+    meta: dict
+    """Everything else from the JSON: training config, recorded metrics, timings."""
+
+
+def save_checkpoint(stem: str | Path, model: GPT, graph: GraphConfig, method: str, meta: dict) -> None:
+    """Write `<stem>.safetensors` and `<stem>.json` (each atomically; weights first)."""
+    stem = Path(stem)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(stem.with_suffix(".safetensors"), save_safetensors(state))
+    atomic_write_json(stem.with_suffix(".json"), {
+        "format": FORMAT, "method": method, "model": model.cfg.to_dict(),
+        "graph": graph.__dict__.copy(), **meta,
+    })
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A stem: a shipped name ('coconut'), or a path with or without suffix."""
+    p = Path(name_or_path)
+    if p.suffix in (".json", ".safetensors"):
+        p = p.with_suffix("")
+    if not p.with_suffix(".json").exists() and (SHIPPED / p.name).with_suffix(".json").exists():
+        p = SHIPPED / p.name
+    if not p.with_suffix(".json").exists():
+        shipped = sorted(q.stem for q in SHIPPED.glob("*.json"))
+        raise FileNotFoundError(f"no checkpoint {p}.json; pass a path or one of the shipped names {shipped}")
+    return p
+
+
+def load_checkpoint(name_or_path: str | Path = "coconut", device: str = "cpu") -> Checkpoint:
+    """Load a checkpoint written by save_checkpoint (default: the shipped Coconut model)."""
+    stem = resolve(name_or_path)
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{stem}.json is not a {FORMAT} checkpoint (format={meta.get('format')!r})")
+    model = GPT(ModelConfig(**meta.pop("model")))
+    model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
+    graph = GraphConfig(**meta.pop("graph"))
+    model.to(torch.device(device)).eval()
+    return Checkpoint(model=model, graph=graph, vocab=Vocab(graph.n_node_tokens),
+                      method=meta.pop("method"), meta=meta)
