@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .atomic_io import append_jsonl, read_jsonl, write_json
-from .base import BaseSAE
+from .base import BaseSAE, ForwardOutput
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import SAEConfig, TrainConfig
 from .init import geometric_median, input_scale_for
@@ -63,15 +63,22 @@ class Trainer:
 
     def restore(self) -> bool:
         """Load the newest checkpoint in out_dir, if any; drop log lines written after it."""
-        if self.out_dir is None or (target := latest_checkpoint(self.out_dir)) is None:
+        if self.out_dir is None:
+            return False
+        remove_write_debris(self.out_dir)
+        if (target := latest_checkpoint(self.out_dir)) is None:
             return False
         self.sae, self.opt, state = load_checkpoint(target, self.make_optimizer)
         self.cfg = self.sae.cfg
         self.step, self.tokens_seen = state["step"], state["tokens_seen"]
+        self.trim_log()
+        return True
+
+    def trim_log(self) -> None:
+        """Drop log lines written after the restored checkpoint (and a torn last line)."""
         log = self.out_dir / LOG_FILE
         kept = [r for r in read_jsonl(log) if r.get("step", 0) <= self.step]
         log.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        return True
 
     def aux_loss(self, out) -> Tensor:
         sae, tc = self.sae, self.tc
@@ -82,32 +89,58 @@ class Trainer:
             return aux_zipf_loss(sae, out, sae.freq_ema_F, dead, self.k_aux, tc.zipf_gamma, tc.zipf_s)
         return out.x_hat_scaled.new_zeros(())
 
-    def train_step(self, x: Tensor) -> dict[str, float]:
+    # Overridable hooks: the single-process versions below; saes/distributed.py replaces them to run
+    # this rank's slice of the batch through DDP and to reduce losses and statistics across ranks.
+    def forward(self, x: Tensor) -> ForwardOutput:
+        """The SAE's forward pass on batch ``x``."""
+        return self.sae(x)
+
+    def losses(self, out: ForwardOutput) -> tuple[Tensor, Tensor]:
+        """(L_rec, L_aux) of the batch; their gradients are what the optimizer steps on."""
+        return normalized_mse(out.x_scaled, out.x_hat_scaled), self.aux_loss(out)
+
+    def mean_over_ranks(self, values: Tensor) -> Tensor:
+        """Loss figures of the whole batch (the identity in one process)."""
+        return values
+
+    def gather_rows(self, values_B: Tensor) -> Tensor:
+        """Per-token values of the whole batch (the identity in one process)."""
+        return values_B
+
+    def update_statistics(self, out: ForwardOutput) -> None:
+        """Firing statistics (dead / frequency) and the variant's learned inference state."""
+        update_firing_stats(self.sae, out, self.tc.freq_ema)
+        self.sae.after_step(out, self.sae.cfg.threshold_ema)
+
+    def optimizer_step(self, loss: Tensor) -> float:
+        """Backward, decoder-gradient projection, clip, scheduled lr, Adam step, decoder renorm; returns the lr."""
         sae, opt, tc = self.sae, self.opt, self.tc
-        out = sae(x)
-        l_rec = normalized_mse(out.x_scaled, out.x_hat_scaled)
-        l_aux = self.aux_loss(out)
-        loss = l_rec + tc.aux_coef * l_aux
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)} at step {self.step}; lower the lr (last checkpoint is kept)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         sae.remove_parallel_decoder_grad()
         torch.nn.utils.clip_grad_norm_(sae.parameters(), tc.grad_clip)
-        factor = lr_factor(self.step, tc.total_steps, self.warmup, tc.decay_fraction)
+        lr = self.base_lr * lr_factor(self.step, tc.total_steps, self.warmup, tc.decay_fraction)
         for group in opt.param_groups:
-            group["lr"] = self.base_lr * factor
+            group["lr"] = lr
         opt.step()
         sae.normalize_decoder()
-        update_firing_stats(sae, out, tc.freq_ema)
-        sae.after_step(out, sae.cfg.threshold_ema)
+        return lr
+
+    def train_step(self, x: Tensor) -> dict[str, float]:
+        out = self.forward(x)
+        l_rec, l_aux = self.losses(out)
+        loss = l_rec + self.tc.aux_coef * l_aux
+        figures = self.mean_over_ranks(torch.stack([loss, l_rec, l_aux]).detach())
+        if not torch.isfinite(figures[0]):
+            raise FloatingPointError(f"loss became {float(figures[0])} at step {self.step}; lower the lr (last checkpoint is kept)")
+        lr = self.optimizer_step(loss)
+        self.update_statistics(out)
         self.step += 1
         self.tokens_seen += x.shape[0]
-        l0 = out.codes.l0_per_row().float()
-        loss, l_rec, l_aux = loss.detach(), l_rec.detach(), l_aux.detach()
-        return {"loss": float(loss), "fvu": float(l_rec), "aux": float(l_aux), "l0": float(l0.mean()),
-                "l0_std": float(l0.std()) if l0.numel() > 1 else 0.0, "lr": self.base_lr * factor,
-                "dead_frac": float(dead_mask(sae, self.dead_tokens).float().mean())}
+        l0 = self.gather_rows(out.codes.l0_per_row()).float()
+        return {"loss": float(figures[0]), "fvu": float(figures[1]), "aux": float(figures[2]), "l0": float(l0.mean()),
+                "l0_std": float(l0.std()) if l0.numel() > 1 else 0.0, "lr": lr,
+                "dead_frac": float(dead_mask(self.sae, self.dead_tokens).float().mean())}
 
     def log(self, metrics: dict[str, float], started: float) -> None:
         if self.out_dir is None or self.step % self.tc.log_every:
@@ -161,6 +194,12 @@ class Trainer:
         if self.sae is None:
             raise ValueError("the activation stream yielded no batches: nothing to train on")
         return self.finish()
+
+
+def remove_write_debris(out_dir: Path) -> None:
+    """Delete the temp files (``.<name>.<random>.tmp``, see atomic_io) a killed run's writes left behind."""
+    for tmp in [*out_dir.glob(".*.tmp"), *(out_dir / "checkpoints").rglob(".*.tmp")]:
+        tmp.unlink(missing_ok=True)
 
 
 def train(cfg: SAEConfig, batches: Iterable[Tensor], train_cfg: TrainConfig | None = None,

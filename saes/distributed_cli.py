@@ -1,0 +1,128 @@
+"""Command line of ``python -m superscope.saes.distributed``; run it under torchrun (docs/distributed.md).
+
+    torchrun --nproc_per_node=2 -m superscope.saes.distributed --arch topk mutual_choice \\
+        --activations runs/r/activations/blocks.6.hook_resid_post --out runs/r/saes/blocks.6.hook_resid_post \\
+        --d-sae 4608 --k 32 --batch-size 4096 --total-tokens 2000000 --checkpoint-every-tokens 200000
+
+Options are generated from LaunchConfig, SAEConfig and TrainConfig (``--help``). ``--batch-size`` is the
+GLOBAL batch. Without torchrun (or with one process) it trains in this process with the plain Trainer.
+This module is a program, not library code: it reaches up the layers (``activations`` for the data,
+``analyses.dataclass_cli`` for the options) with imports inside its functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from .config import SAEConfig, TrainConfig
+from .distributed import train_distributed
+
+
+@dataclass
+class LaunchConfig:
+    """What the distributed entry point trains on, and where it writes."""
+
+    arch: tuple[str, ...] = ("topk",)
+    """Architectures to train, one after the other, on the same activation stream (each into out/<arch>/)."""
+    activations: str = ""
+    """A shard folder written by harvest (…/<hook>/); every rank reads the same shuffled global batches."""
+    toy_d: int = 0
+    """Without --activations: synthetic activations (activations.toy) of this width, for smoke tests."""
+    toy_features: int = 256
+    """Synthetic data: number of true features."""
+    toy_active: float = 4.0
+    """Synthetic data: mean number of active true features per row."""
+    out: str = "runs/sae"
+    """Output folder: out/<arch>/ gets cfg.json, sae.safetensors, train_log.jsonl, checkpoints/ (resumes)."""
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    """torch.distributed backend: auto = NCCL when CUDA is available, else gloo."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from superscope.analyses.dataclass_cli import add_dataclass_args
+
+    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m superscope.saes.distributed",
+                                     description="Data-parallel SAE training (see docs/distributed.md).")
+    add_dataclass_args(parser, LaunchConfig)
+    add_dataclass_args(parser, SAEConfig, skip=("architecture", "d_in", "input_scale", "hook_name", "model_name", "training"))
+    add_dataclass_args(parser, TrainConfig)
+    return parser
+
+
+def epoch_batches(source: Any, batch_size: int, total_tokens: int, seed: int) -> Iterator[Tensor]:
+    """Shuffled full batches over as many epochs as ``total_tokens`` needs (epoch e: seed + 1000·e, the
+    stream of ``superscope train``); deterministic, so every rank and every resume sees the same one."""
+    if source.n_tokens < batch_size:
+        raise ValueError(f"only {source.n_tokens} activations in {source.hook}, fewer than one batch of {batch_size}")
+    seen, epoch = 0, 0
+    while seen < total_tokens:
+        for x in source.batches(batch_size, shuffle=True, seed=seed + 1000 * epoch, drop_last=True):
+            yield x
+            seen += x.shape[0]
+            if seen >= total_tokens:
+                return
+        epoch += 1
+
+
+def global_batches(launch: LaunchConfig, tc: TrainConfig) -> tuple[Iterator[Tensor], dict[str, Any]]:
+    """The stream of global batches and the SAEConfig fields it implies (d_in, hook_name, model_name)."""
+    if launch.activations:
+        from superscope.activations.harvest import load_activations
+
+        source = load_activations(launch.activations)
+        info = {"d_in": source.d, "hook_name": source.hook, "model_name": str(source.meta.get("model", ""))}
+        return epoch_batches(source, tc.batch_size, tc.total_tokens, tc.seed), info
+    if launch.toy_d > 0:
+        from superscope.activations.toy import ToyConfig, ToySource
+
+        toy = ToySource(ToyConfig(d=launch.toy_d, n_features=launch.toy_features, mean_active=launch.toy_active,
+                                  seed=tc.seed))
+        return toy.batches(tc.batch_size, n_batches=tc.total_steps, seed=tc.seed + 1), {"d_in": launch.toy_d}
+    raise ValueError("no data: give --activations (a shard folder from harvest) or --toy-d (synthetic data)")
+
+
+def init_from_env(backend: str) -> bool:
+    """Join the process group torchrun describes (WORLD_SIZE > 1); False when there is none to join."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    if backend == "auto":
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    from superscope.analyses.dataclass_cli import from_args
+
+    args = build_parser().parse_args(argv)
+    joined = False
+    try:
+        launch, tc = from_args(LaunchConfig, args), from_args(TrainConfig, args)
+        joined = init_from_env(launch.backend)
+        for arch in launch.arch:
+            batches, info = global_batches(launch, tc)
+            cfg = from_args(SAEConfig, args, architecture=arch, **info)
+            out = Path(launch.out) / arch
+            sae = train_distributed(cfg, batches, tc, out_dir=out)
+            if not dist.is_initialized() or dist.get_rank() == 0:
+                world = dist.get_world_size() if dist.is_initialized() else 1
+                print(f"trained {arch} (F={sae.cfg.d_sae}, k={sae.cfg.k}) on {world} process(es) → {out}")
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"superscope.saes.distributed: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if joined:
+            dist.destroy_process_group()
+    return 0
