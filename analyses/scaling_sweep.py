@@ -1,0 +1,161 @@
+"""Loss scaling with width under weak and strong superposition (Liu, Liu, Gore 2025; specs/probes.md §4).
+
+Runs the toy of `superscope.probes.scaling_toy` over frequency laws and both regimes, fits the loss
+exponent α_m of L ∝ m^(−α_m) per (law, regime) and checks the paper's claims:
+- strong superposition (γ < 0): α_m ≈ 1 whatever the frequency law (target here: 0.8 ≤ α_m ≤ 1.2);
+- weak superposition (γ ≥ 0), power law p_i ∝ i^(−α): α_m ≈ α − 1 (target: within ±0.25).
+Laws sharing a frequency law train together on one data stream (one `scaling_toy` call per law).
+
+    python -m superscope.analyses.scaling_sweep [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from superscope.probes._io import json_safe, write_json_atomic
+from superscope.probes.scaling_toy import ScalingToyConfig, ScalingToyResult, scaling_toy
+
+STRONG_TARGET = (0.8, 1.2)
+WEAK_TOLERANCE = 0.25
+
+
+def parse_law(spec: str) -> dict:
+    """'linear' | 'exponential[:scale]' | 'power:alpha' → ScalingToyConfig fields."""
+    name, _, arg = spec.partition(":")
+    if name == "linear" and not arg:
+        return {"law": "linear"}
+    if name == "exponential":
+        return {"law": "exponential", **({"scale": float(arg)} if arg else {})}
+    if name == "power" and arg:
+        return {"law": "power", "alpha": float(arg)}
+    raise ValueError(f"unknown frequency law {spec!r}; use 'linear', 'exponential[:scale]' or 'power:alpha'")
+
+
+@dataclass
+class ScalingSweepConfig:
+    """Which laws to run in which regime, and the shared toy settings."""
+
+    strong_laws: tuple[str, ...] = ("linear", "exponential:400", "power:1.5", "power:2")  # laws run with γ < 0
+    weak_laws: tuple[str, ...] = ("power:1.5", "power:2")  # laws run with γ ≥ 0 (power laws get a target)
+    strong_gamma: float = -1.0  # γ of the strong regime
+    weak_gamma: float = 1.0  # γ of the weak regime
+    toy: ScalingToyConfig = field(default_factory=ScalingToyConfig)  # n, widths, steps, batch, lrs, seed
+    threads: int | None = 1  # torch threads (1 is fastest for these small products on a shared CPU)
+
+    def __post_init__(self):
+        if self.strong_gamma >= 0 or self.weak_gamma < 0:
+            raise ValueError("strong_gamma must be < 0 and weak_gamma >= 0")
+        for spec in (*self.strong_laws, *self.weak_laws):
+            parse_law(spec)
+
+    @classmethod
+    def quick(cls) -> "ScalingSweepConfig":
+        """A sub-minute smoke configuration (not enough steps for trustworthy exponents)."""
+        return cls(strong_laws=("linear",), weak_laws=("power:2",),
+                   toy=ScalingToyConfig(n_features=300, widths=(8, 12, 16), steps=150, eval_samples=8192))
+
+
+@dataclass(frozen=True)
+class ScalingSweep:
+    """Per (law, regime): α_m with its CI, the prediction and whether the target is met."""
+
+    rows: tuple[dict, ...]  # {law, regime, gamma, alpha_m, ci_low, ci_high, predicted, target, ok}
+    runs: tuple[ScalingToyResult, ...]  # the per-law toy results (losses, φ, overlaps, curves)
+    config: dict  # the ScalingSweepConfig
+    seconds: float  # wall time
+
+    def to_dict(self) -> dict:
+        return json_safe({"rows": list(self.rows), "runs": [r.to_dict() for r in self.runs],
+                          "config": self.config, "seconds": self.seconds})
+
+    def markdown(self) -> str:
+        lines = ["| law | regime | γ | α_m [95 % CI] | prediction | target | ok |", "|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            pred = "" if r["predicted"] is None else f"{r['predicted']:.2f}"
+            lines.append(f"| {r['law']} | {r['regime']} | {r['gamma']:g} | {r['alpha_m']:.2f} "
+                         f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {pred} | {r['target']} | {'yes' if r['ok'] else 'no'} |")
+        return "\n".join(lines)
+
+    def figure(self) -> go.Figure:
+        """Loss vs width (log-log) per law and regime, and α_m with CIs against the predictions."""
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss vs width", "fitted exponent α_m"))
+        for run in self.runs:
+            for g in run.gammas:
+                regime = "strong" if g < 0 else "weak"
+                fig.add_scatter(x=list(run.widths), y=run.loss[g], mode="lines+markers",
+                                name=f"{run.law}, {regime}", row=1, col=1)
+        labels = [f"{r['law']} ({r['regime']})" for r in self.rows]
+        fig.add_scatter(x=labels, y=[r["alpha_m"] for r in self.rows], mode="markers", name="α_m",
+                        error_y={"type": "data", "symmetric": False,
+                                 "array": [r["ci_high"] - r["alpha_m"] for r in self.rows],
+                                 "arrayminus": [r["alpha_m"] - r["ci_low"] for r in self.rows]}, row=1, col=2)
+        fig.add_scatter(x=labels, y=[r["predicted"] for r in self.rows], mode="markers", marker_symbol="x",
+                        name="prediction", row=1, col=2)
+        fig.update_xaxes(type="log", title_text="width m", row=1, col=1)
+        fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
+        fig.update_layout(title="Scaling under superposition (toy)")
+        return fig
+
+
+def _row(run: ScalingToyResult, gamma: float, spec: dict) -> dict:
+    a, lo, hi = run.alpha_m[gamma]
+    if gamma < 0:
+        regime, predicted, target = "strong", 1.0, f"{STRONG_TARGET[0]}–{STRONG_TARGET[1]}"
+        ok = STRONG_TARGET[0] <= a <= STRONG_TARGET[1]
+    elif spec["law"] == "power":
+        regime, predicted = "weak", spec["alpha"] - 1
+        target, ok = f"α−1 ± {WEAK_TOLERANCE}", abs(a - predicted) <= WEAK_TOLERANCE
+    else:
+        regime, predicted, target, ok = "weak", None, "none (no power law)", None
+    return {"law": run.law, "regime": regime, "gamma": gamma, "alpha_m": a, "ci_low": lo, "ci_high": hi,
+            "predicted": predicted, "target": target, "ok": ok}
+
+
+def run_scaling_sweep(cfg: ScalingSweepConfig, progress: bool = True) -> ScalingSweep:
+    """Train every law in its regimes and tabulate the exponents."""
+    start = time.perf_counter()
+    previous = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        laws = list(dict.fromkeys((*cfg.strong_laws, *cfg.weak_laws)))
+        runs, rows = [], []
+        for spec_str in laws:
+            spec = parse_law(spec_str)
+            gammas = tuple(g for g, laws_g in ((cfg.strong_gamma, cfg.strong_laws), (cfg.weak_gamma, cfg.weak_laws))
+                           if spec_str in laws_g)
+            run = scaling_toy(replace(cfg.toy, gammas=gammas, **spec), progress=progress)
+            runs.append(run)
+            rows += [_row(run, g, spec) for g in gammas]
+    finally:
+        torch.set_num_threads(previous)
+    return ScalingSweep(tuple(rows), tuple(runs), asdict(cfg), time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (< 1 minute)")
+    parser.add_argument("--steps", type=int, default=None, help="override the Adam steps per law")
+    parser.add_argument("--json", type=str, default=None, help="write the result JSON here")
+    args = parser.parse_args(argv)
+    cfg = ScalingSweepConfig.quick() if args.quick else ScalingSweepConfig()
+    if args.steps:
+        cfg.toy = replace(cfg.toy, steps=args.steps)
+    result = run_scaling_sweep(cfg)
+    print(result.markdown())
+    print(f"({result.seconds:.0f} s)")
+    if args.json:
+        write_json_atomic(args.json, result.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
