@@ -57,7 +57,7 @@ def _encode_topk_kernel(x_ptr, w_ptr, b_ptr, cand_val_ptr, cand_idx_ptr, pre_ptr
     rd = tl.arange(0, BLOCK_D)
     x_ptrs = x_ptr + (rb % B)[:, None] * stride_xb + rd[None, :]  # wrap, don't mask: extra rows/cols
     w_ptrs = w_ptr + rd[:, None] * stride_wd + (rf % F)[None, :]  # are dropped below
-    acc = tl.zeros((BLOCK_B, BLOCK_F), dtype=tl.float32)
+    acc = tl.full((BLOCK_B, BLOCK_F), 0, dtype=tl.float32)
     for i in range(0, tl.cdiv(D, BLOCK_D)):
         if EVEN_D:
             a = tl.load(x_ptrs)
@@ -81,7 +81,7 @@ def _encode_topk_kernel(x_ptr, w_ptr, b_ptr, cand_val_ptr, cand_idx_ptr, pre_ptr
     bits = pre.to(tl.int32, bitcast=True)
     key = (tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF).to(tl.int64) << 32) | rf[None, :].to(tl.int64)
     rc = tl.arange(0, C)
-    top = tl.zeros((BLOCK_B, C), dtype=tl.int64)
+    top = tl.full((BLOCK_B, C), 0, dtype=tl.int64)
     for c in tl.static_range(C):  # keys are unique (column bits): each round removes exactly one
         m = tl.max(key, axis=1)
         top = tl.where(rc[None, :] == c, m[:, None], top)

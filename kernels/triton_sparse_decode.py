@@ -39,7 +39,7 @@ def _csr_gather_rows_kernel(w_ptr, crow_ptr, cols_ptr, table_ptr, out_ptr, D, st
     d_ok = dd < D
     start = tl.load(crow_ptr + b)
     end = tl.load(crow_ptr + b + 1)
-    acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    acc = tl.full((BLOCK_D,), 0, dtype=tl.float32)
     for e0 in range(start, end, BLOCK_N):
         ee = e0 + tl.arange(0, BLOCK_N)
         e_ok = ee < end
@@ -61,7 +61,7 @@ def _csr_row_dots_kernel(g_ptr, crow_ptr, cols_ptr, table_ptr, out_ptr, D, strid
         ee = e0 + tl.arange(0, BLOCK_N)
         e_ok = ee < end
         c = tl.load(cols_ptr + ee, mask=e_ok, other=0)
-        acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
+        acc = tl.full((BLOCK_N,), 0, dtype=tl.float32)
         for d0 in range(0, D, BLOCK_D):
             dd = d0 + tl.arange(0, BLOCK_D)
             d_ok = dd < D
@@ -86,8 +86,8 @@ def _segment_outer_kernel(w_ptr, rows_ptr, cols_ptr, crowf_ptr, y_ptr, out_ptr, 
     d_ok = dd < D
     start = tl.load(crowf_ptr + pf * BLOCK_F)
     end = tl.load(crowf_ptr + tl.minimum(pf * BLOCK_F + BLOCK_F, F))
-    acc = tl.zeros((BLOCK_F, BLOCK_D), dtype=tl.float32)
-    bias = tl.zeros((BLOCK_F,), dtype=tl.float32)
+    acc = tl.full((BLOCK_F, BLOCK_D), 0, dtype=tl.float32)
+    bias = tl.full((BLOCK_F,), 0, dtype=tl.float32)
     for e0 in range(start, end, BLOCK_N):
         ee = e0 + tl.arange(0, BLOCK_N)
         e_ok = ee < end
