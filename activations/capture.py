@@ -19,27 +19,52 @@ from jaxtyping import Int
 from torch import Tensor
 from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
-__all__ = ["run_hooks", "hook_shapes"]
+__all__ = ["Capture", "run_hooks", "hook_shapes"]
+
+
+class Capture:
+    """Hooks installed once (``with Capture(model, hooks) as cap``); ``cap.run(tokens)`` is one forward.
+
+    Installing hooks through the bridge rebuilds its alias map, so a harvest installs them once for
+    all its batches rather than once per batch."""
+
+    def __init__(self, model: Any, hooks: list[str]):
+        self.model, self.hooks = model, list(hooks)
+        self._acts: dict[str, Tensor] = {}
+        self._context: Any = None
+
+    def _save(self, tensor: Tensor, hook: Any, name: str) -> None:
+        self._acts[name] = tensor.detach().clone()  # clone: later layers may update buffers in place
+        if len(self._acts) == len(self.hooks):
+            raise StopAtLayerException(tensor)
+
+    def __enter__(self) -> Capture:
+        fwd_hooks = [(name, functools.partial(self._save, name=name)) for name in self.hooks]
+        self._context = self.model.hooks(fwd_hooks=fwd_hooks)
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._context.__exit__(*exc)
+
+    def run(self, tokens: Int[Tensor, "batch pos"]) -> dict[str, Tensor]:
+        """Activations ``{hook: [batch, pos, ...]}`` (detached copies on the model's device)."""
+        self._acts = {}
+        with torch.inference_mode():
+            self.model(tokens.to(self.model.cfg.device), return_type=None, use_cache=False)
+        acts, self._acts = self._acts, {}
+        missing = [h for h in self.hooks if h not in acts]
+        if missing:
+            raise RuntimeError(f"hooks {missing} did not fire during the forward pass; they are not on the "
+                               "path of a plain forward for this model")
+        return acts
 
 
 def run_hooks(model: Any, tokens: Int[Tensor, "batch pos"], hooks: list[str]) -> dict[str, Tensor]:
-    """Activations ``{hook: [batch, pos, ...]}`` (detached copies on the model's device) of one
-    early-stopped forward. ``hooks`` must be valid names (see ``validate_hooks``)."""
-    acts: dict[str, Tensor] = {}
-
-    def save(tensor: Tensor, hook: Any, name: str) -> None:
-        acts[name] = tensor.detach().clone()  # clone: later layers may update buffers in place
-        if len(acts) == len(hooks):
-            raise StopAtLayerException(tensor)
-
-    fwd_hooks = [(name, functools.partial(save, name=name)) for name in hooks]
-    with torch.inference_mode(), model.hooks(fwd_hooks=fwd_hooks):
-        model(tokens.to(model.cfg.device), return_type=None, use_cache=False)
-    missing = [h for h in hooks if h not in acts]
-    if missing:
-        raise RuntimeError(f"hooks {missing} did not fire during the forward pass; they are not on the "
-                           "path of a plain forward for this model")
-    return acts
+    """Activations ``{hook: [batch, pos, ...]}`` of one early-stopped forward. ``hooks`` must be valid
+    names (see ``validate_hooks``)."""
+    with Capture(model, hooks) as cap:
+        return cap.run(tokens)
 
 
 def hook_shapes(model: Any, hooks: list[str], token: int) -> dict[str, tuple[int, ...]]:

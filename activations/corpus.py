@@ -129,9 +129,23 @@ def bos_id(tokenizer: Any) -> int:
     raise ValueError("the tokenizer has neither a BOS nor an EOS token; cannot delimit contexts")
 
 
+def _doc_groups(docs: Iterator[str], max_docs: int = 32, max_chars: int = 16_384) -> Iterator[list[str]]:
+    """Documents in groups for batched tokenisation, small enough that a short harvest reads little text."""
+    group: list[str] = []
+    size = 0
+    for doc in docs:
+        group.append(doc)
+        size += len(doc)
+        if len(group) >= max_docs or size >= max_chars:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
 def _token_stream(tokenizer: Any, docs: Iterator[str], sep: int) -> Iterator[np.ndarray]:
-    while chunk := list(itertools.islice(docs, 32)):
-        for ids in tokenizer(chunk, add_special_tokens=False, verbose=False)["input_ids"]:
+    for group in _doc_groups(docs):
+        for ids in tokenizer(group, add_special_tokens=False, verbose=False)["input_ids"]:
             yield np.asarray([*ids, sep], dtype=np.int64)
 
 

@@ -15,7 +15,9 @@ mixes neighbouring documents. The same seed, the same files and the same Python 
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import os
 import random
 import re
 import sysconfig
@@ -42,11 +44,15 @@ def clean(text: str) -> str:
     return _BLANKS.sub("\n\n", _RULE.sub("", text)).strip()
 
 
-def _stdlib_files() -> list[Path]:
+@functools.lru_cache(maxsize=1)
+def _stdlib_files() -> tuple[Path, ...]:
+    """The standard library's .py files, sorted by relative path (tests, IDLE, demos and site-packages pruned)."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = [p for p in root.rglob("*.py")
-             if not (_SKIP_DIRS & set(p.relative_to(root).parts[:-1])) and not p.parent.name.startswith("config-")]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith("config-")]
+        files += [Path(folder, n) for n in names if n.endswith(".py")]
+    return tuple(sorted(files, key=lambda p: p.relative_to(root).as_posix()))
 
 
 def _module_docstrings(path: Path) -> str:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .capture import hook_shapes, run_hooks, width
+from .capture import Capture, hook_shapes, width
 from .corpus import DEFAULT_CONTEXT_LEN, Corpus, as_corpus, bos_id, iter_contexts
 from .hooks import validate_hooks
 from .models import model_id
@@ -127,15 +127,16 @@ def harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | 
     bar = tqdm(total=n_contexts * context_len, initial=start * cps * context_len, unit="tok", unit_scale=True,
                desc=f"harvest {len(hooks)} hook{'s' * (len(hooks) > 1)}", disable=not progress)
     stream = itertools.islice(iter_contexts(model.tokenizer, corpus, context_len, seed), start * cps, n_contexts)
-    for index in range(start, n_shards):
-        first = index * cps
-        parts = _harvest_shard(model, hooks, stream, first, min(cps, n_contexts - first), batch_size, bos,
-                               keep_bos, STORE_DTYPES[dtype], bar)
-        for h in hooks:
-            if writers is None:
-                memory[h].append(parts[h])
-            elif writers[h].done == index:  # a hook ahead of the others (crash between manifests) keeps its shard
-                writers[h].write(index, first, parts[h])
+    with Capture(model, hooks) as capture:
+        for index in range(start, n_shards):
+            first = index * cps
+            parts = _harvest_shard(capture, stream, first, min(cps, n_contexts - first), batch_size, bos,
+                                   keep_bos, STORE_DTYPES[dtype], bar)
+            for h in hooks:
+                if writers is None:
+                    memory[h].append(parts[h])
+                elif writers[h].done == index:  # a hook ahead of the others (crash between manifests) keeps its shard
+                    writers[h].write(index, first, parts[h])
     bar.close()
     if writers is None:
         return {h: MemorySource(h, meta[h]["d"], context_len, memory[h], meta[h]) for h in hooks}
@@ -145,11 +146,11 @@ def harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | 
     return {h: ShardSource(Path(out_dir) / h) for h in hooks}
 
 
-def _harvest_shard(model: Any, hooks: list[str], stream: Iterator[np.ndarray], first: int, n: int,
-                   batch_size: int, bos: int, keep_bos: bool, store: torch.dtype,
-                   bar: Any) -> dict[str, dict[str, Tensor]]:
+def _harvest_shard(capture: Capture, stream: Iterator[np.ndarray], first: int, n: int, batch_size: int, bos: int,
+                   keep_bos: bool, store: torch.dtype, bar: Any) -> dict[str, dict[str, Tensor]]:
     """Contexts ``first … first + n − 1``: forward them in batches; rows of every hook for one shard.
     Batches start at the shard's first context, so a resumed harvest forms the same batches."""
+    hooks = capture.hooks
     pieces: dict[str, list[dict[str, Tensor]]] = {h: [] for h in hooks}
     contexts, done = [], 0
     while done < n:
@@ -157,7 +158,7 @@ def _harvest_shard(model: Any, hooks: list[str], stream: Iterator[np.ndarray], f
         if not rows:
             raise RuntimeError("internal: the context stream ended early")  # iter_contexts repeats the corpus
         tokens = torch.from_numpy(np.stack(rows))
-        acts = run_hooks(model, tokens, hooks)
+        acts = capture.run(tokens)
         for h in hooks:
             pieces[h].append(_rows(tokens, acts[h].to("cpu", store), first + done, bos, keep_bos))
         contexts.append(tokens)

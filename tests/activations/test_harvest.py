@@ -3,15 +3,18 @@ shards on disk, resume after a crash, and bad input."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
 import torch
 
-from superscope.activations import harvest as harvest_module
-from superscope.activations.capture import run_hooks
+from superscope.activations.capture import Capture, run_hooks
 from superscope.activations.harvest import harvest, load_activations
 from superscope.activations.shards import MANIFEST
+
+# the package exports the function `harvest`, which shadows the module of the same name
+harvest_module = importlib.import_module("superscope.activations.harvest")
 
 pytestmark = pytest.mark.slow
 
@@ -79,13 +82,14 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(model, tmp_path, monk
     reference = harvest(model, HOOKS[:2], **{**SMALL, "n_tokens": 640})
     calls = {"n": 0}
 
-    def crashing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # dies inside shard 2 (batches: shard0 [2], shard1 [2], shard2 [2] …)
-            raise KeyboardInterrupt
-        return run_hooks(*args, **kwargs)
+    class Crashing(Capture):
+        def run(self, tokens):
+            calls["n"] += 1
+            if calls["n"] == 3:  # dies inside shard 2 (batches: shard0 [2], shard1 [2], shard2 [2] …)
+                raise KeyboardInterrupt
+            return super().run(tokens)
 
-    monkeypatch.setattr(harvest_module, "run_hooks", crashing)
+    monkeypatch.setattr(harvest_module, "Capture", Crashing)
     with pytest.raises(KeyboardInterrupt):
         harvest(model, HOOKS[:2], out_dir=tmp_path, **{**SMALL, "n_tokens": 640})
     for hook in HOOKS[:2]:
@@ -94,7 +98,7 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(model, tmp_path, monk
         (tmp_path / hook / "shard_00002.safetensors").write_bytes(b"half a shard")  # debris of the crash
         with pytest.raises(ValueError, match="did not finish"):
             load_activations(tmp_path / hook)
-    monkeypatch.setattr(harvest_module, "run_hooks", run_hooks)
+    monkeypatch.setattr(harvest_module, "Capture", Capture)
     resumed = harvest(model, HOOKS[:2], out_dir=tmp_path, **{**SMALL, "n_tokens": 640})
     for hook in HOOKS[:2]:
         cid, pos = resumed[hook].locations()
@@ -107,10 +111,11 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(model, tmp_path, monk
 def test_a_finished_harvest_is_not_recomputed(model, tmp_path, monkeypatch):
     first = harvest(model, HOOKS[:1], out_dir=tmp_path, **SMALL)[HOOKS[0]]
 
-    def forbidden(*args, **kwargs):
-        raise AssertionError("forward pass during a complete harvest")
+    class Forbidden(Capture):
+        def run(self, tokens):
+            raise AssertionError("forward pass during a complete harvest")
 
-    monkeypatch.setattr(harvest_module, "run_hooks", forbidden)
+    monkeypatch.setattr(harvest_module, "Capture", Forbidden)
     again = harvest(model, HOOKS[:1], out_dir=tmp_path, **SMALL)[HOOKS[0]]
     assert torch.equal(_all(again), _all(first))
     with pytest.raises(ValueError, match="other settings"):
