@@ -66,7 +66,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     data = from_args(DataConfig, args)
     if not data.activations:
-        raise SystemExit("superscope train: --activations is required (a folder from `superscope cache`)")
+        raise ValueError("--activations is required (a folder written by `superscope cache`)")
     source = load_activations(data.activations)
     sae_cfg = from_args(SAEConfig, args, prefix="", d_in=source.d, hook_name=source.hook,
                         model_name=str(source.meta.get("model", "")))
@@ -85,7 +85,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         sae.cfg.inference_mode = args.inference_mode
     source = load_activations(args.activations)
     if source.d != sae.cfg.d_in:
-        raise SystemExit(f"superscope eval: activations have d={source.d} but the SAE expects d_in={sae.cfg.d_in}")
+        raise ValueError(f"activations have d={source.d} but the SAE expects d_in={sae.cfg.d_in}; pass activations of the SAE's hook")
     result = evaluate(sae, source.batches(4096, shuffle=False)).to_dict()
     if args.splice_tokens > 0:
         from superscope.activations import load_model
