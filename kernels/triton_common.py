@@ -70,11 +70,12 @@ def check_csr(crow_B1: Tensor, cols_N: Tensor, n_rows: int | None = None) -> Non
 
 
 def dot_precision(dtype: torch.dtype) -> str:
-    """fp32 products follow torch's own TF32 switch, so kernel and reference agree; 16-bit inputs
-    always use the tensor cores with fp32 accumulation."""
-    if dtype == torch.float32 and not interpreting() and torch.backends.cuda.matmul.allow_tf32:
-        return "tf32"
-    return "ieee"
+    """``tl.dot`` input precision: fp32 follows torch's own TF32 switch (so kernel and reference agree,
+    "ieee" = exact fp32 products); 16-bit inputs always run on the tensor cores with fp32
+    accumulation (the setting only matters for fp32, "tf32" is Triton's default)."""
+    if dtype == torch.float32 and (interpreting() or not torch.backends.cuda.matmul.allow_tf32):
+        return "ieee"
+    return "tf32"
 
 
 class TransposedCSR(NamedTuple):

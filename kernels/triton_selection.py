@@ -21,6 +21,7 @@ Never a flat sort of B·F values. References: ``selection_reference.topm_*_refer
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -99,8 +100,7 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
     numel = flat.numel()
     if m <= 0 or numel == 0:
         return crow_from_rows(flat.new_zeros(0, dtype=torch.int64), n_rows), flat.new_zeros(0, dtype=torch.int64)
-    gen = torch.Generator().manual_seed(numel)  # deterministic per shape, independent of the global RNG
-    sample = flat[torch.randint(numel, (min(SAMPLE_SIZE, numel),), generator=gen).to(flat.device)].float()
+    sample = flat[_sample_positions(numel, str(flat.device))].float()
     expected = m * sample.numel() / numel
     rank = int(SAFETY * expected + 4 * math.sqrt(expected) + 8)
     while True:
@@ -116,6 +116,13 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
     if lin_P.numel() > m:
         lin_P = lin_P[val_P.topk(m, sorted=False).indices]
     return _csr_from_linear(lin_P, n_rows, n_cols)
+
+
+@functools.lru_cache(maxsize=8)
+def _sample_positions(numel: int, device: str) -> Tensor:
+    """Fixed random positions per shape (seeded by it: deterministic, independent of the global RNG)."""
+    gen = torch.Generator().manual_seed(numel)
+    return torch.randint(numel, (min(SAMPLE_SIZE, numel),), generator=gen).to(device)
 
 
 def _column_bounds(acts_BF: Tensor, cap_F: Tensor) -> Tensor:

@@ -23,10 +23,10 @@ CASES = [(arch, "batch", {}) for arch in known_architectures()] + [
 
 
 def run_sae_step(arch: str, mode: str, kw: dict, n_tokens: int = 1024, d_in: int = 16, d_sae: int = 128,
-                 k: int = 4) -> dict[str, torch.Tensor]:
-    """One forward + losses + backward; returns outputs and every parameter gradient."""
+                 k: int = 4, device: str = "cpu", dtype: str = "float32") -> dict[str, torch.Tensor]:
+    """One forward + losses + backward; returns outputs and every parameter gradient (on the CPU)."""
     gen = torch.Generator().manual_seed(0)
-    sae = create_sae(SAEConfig(architecture=arch, d_in=d_in, d_sae=d_sae, k=k, inference_mode=mode, **kw))
+    sae = create_sae(SAEConfig(architecture=arch, d_in=d_in, d_sae=d_sae, k=k, inference_mode=mode, dtype=dtype, **kw))
     sae.reset_parameters(1)
     with torch.no_grad():
         sae.b_enc.copy_(0.1 * torch.randn(d_sae, generator=gen))
@@ -35,18 +35,19 @@ def run_sae_step(arch: str, mode: str, kw: dict, n_tokens: int = 1024, d_in: int
         for name, buf in sae.named_buffers():
             if name.startswith("theta") and buf.is_floating_point():
                 buf.fill_(0.3)
+    sae.to(device)
     if mode == "threshold":
         sae.eval()
-    x = torch.randn(n_tokens, d_in, generator=gen) + 0.5
+    x = (torch.randn(n_tokens, d_in, generator=gen) + 0.5).to(device)
     out = sae(x)
-    dead_F = torch.arange(d_sae) % 3 == 0
+    dead_F = (torch.arange(d_sae) % 3 == 0).to(device)
     l_rec = normalized_mse(out.x_scaled, out.x_hat_scaled)
     l_aux = auxk_loss(sae, out, dead_F, k_aux=6)
     l_zipf = aux_zipf_loss(sae, out, sae.freq_ema_F, dead_F, k_aux=6)
     (l_rec + l_aux + l_zipf).backward()
     result = {"x_hat": out.x_hat, "codes": out.codes.to_dense(), "l_rec": l_rec, "l_aux": l_aux, "l_zipf": l_zipf}
     result.update({f"grad_{n}": p.grad for n, p in sae.named_parameters()})
-    return {name: t.detach() for name, t in result.items()}
+    return {name: t.detach().float().cpu() for name, t in result.items()}
 
 
 def assert_same_results(ours: dict, theirs: dict) -> None:
