@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from .capture import Capture
 from .corpus import DEFAULT_CONTEXT_LEN, Corpus, iter_contexts
 from .harvest import _harvest_shard, _versions, plan_harvest
 from .shards import FORMAT, MANIFEST, STORE_DTYPES, VERSION, ShardSource, ShardWriter, read_manifest, write_manifest
@@ -81,6 +82,15 @@ def _check_settings(hook_dir: Path, settings: dict[str, Any]) -> bool:
     return bool(old["complete"])
 
 
+def _remove_debris(hook_dir: Path, own: Path, world: int) -> None:
+    """Delete temp files (atomic writes: ``.<name>.<random>.tmp``) that killed runs left in this rank's
+    folder and in folders of other world sizes (those runs are over; same-size peers may be writing)."""
+    folders = [p for p in (hook_dir / RANKS_DIR).glob("w*-r*") if p == own or not p.name.startswith(f"w{world}-")]
+    for folder in folders:
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def merge_rank_shards(hook_dir: str | Path, settings: dict[str, Any], n_shards: int) -> bool:
     """Write ``hook_dir/manifest.json`` listing every shard in corpus order, once all ``n_shards`` exist.
     Returns whether the harvest is complete (False: shards still missing, nothing written)."""
@@ -113,22 +123,22 @@ def harvest_sharded(model: Any, hooks: list[str] | str, n_tokens: int, out_dir: 
     done = {h: set(_done_entries(out / h)) for h in hooks}
     todo = [i for i in range(rank, n_shards, world) if any(i not in done[h] for h in hooks)]
     own = {h: out / h / RANKS_DIR / f"w{world}-r{rank}" for h in hooks}
-    for folder in own.values():  # temp files a killed run of this rank left (atomic writes: .<name>.<rnd>.tmp)
-        for tmp in folder.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+    for h in hooks:
+        _remove_debris(out / h, own[h], world)
     writers = {h: ShardWriter(own[h], {**settings[h], "rank": rank, "world_size": world}) for h in hooks}
     bar = tqdm(total=sum(min(cps, n_contexts - i * cps) for i in todo) * context_len, unit="tok", unit_scale=True,
                desc=f"harvest rank {rank}/{world}", disable=not progress or rank != 0)
     stream, position = iter_contexts(model.tokenizer, corpus, context_len, seed), 0
-    for index in todo:
-        first = index * cps
-        collections.deque(itertools.islice(stream, first - position), maxlen=0)  # other ranks' contexts
-        n = min(cps, n_contexts - first)
-        parts = _harvest_shard(model, hooks, stream, first, n, batch_size, bos, keep_bos, STORE_DTYPES[dtype], bar)
-        position = first + n
-        for h in hooks:
-            if index not in done[h]:  # a hook ahead of the others (crash between writes) keeps its shard
-                writers[h].write(writers[h].done, first, parts[h])
+    with Capture(model, hooks) as capture:
+        for index in todo:
+            first = index * cps
+            collections.deque(itertools.islice(stream, first - position), maxlen=0)  # other ranks' contexts
+            n = min(cps, n_contexts - first)
+            parts = _harvest_shard(capture, stream, first, n, batch_size, bos, keep_bos, STORE_DTYPES[dtype], bar)
+            position = first + n
+            for h in hooks:
+                if index not in done[h]:  # a hook ahead of the others (crash between writes) keeps its shard
+                    writers[h].write(writers[h].done, first, parts[h])
     bar.close()
     for w in writers.values():
         w.finish()
