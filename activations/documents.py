@@ -55,6 +55,7 @@ def _stdlib_files() -> tuple[Path, ...]:
     return tuple(sorted(files, key=lambda p: p.relative_to(root).as_posix()))
 
 
+@functools.lru_cache(maxsize=None)  # ~1.5 MB of text for the whole stdlib; parsing is the costly part
 def _module_docstrings(path: Path) -> str:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
