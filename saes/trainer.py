@@ -47,14 +47,17 @@ class Trainer:
 
     # ---- named steps --------------------------------------------------------------------------
     def make_optimizer(self, sae: BaseSAE) -> torch.optim.Optimizer:
-        return torch.optim.Adam(sae.parameters(), lr=self.base_lr, betas=self.tc.adam_betas)
+        # The fused Adam kernel (one pass per tensor instead of ~12 foreach passes) where available:
+        # the same update, ~8× faster on CPU; it differs from the foreach kernel only in rounding.
+        fused = all(p.device.type in ("cpu", "cuda") for p in sae.parameters())
+        return torch.optim.Adam(sae.parameters(), lr=self.base_lr, betas=self.tc.adam_betas, fused=fused or None)
 
     def initialise(self, first_batch: Tensor) -> None:
         """Seeded init, input scale (E‖s·x‖² = d) and geometric-median b_dec of the first batch."""
+        create_sae(self.cfg).check_input(first_batch)  # shape, dtype, NaN/Inf: before any statistic
         self.cfg.input_scale = input_scale_for(first_batch)
         self.cfg.training = self.tc.to_dict()
         sae = create_sae(self.cfg)
-        sae.check_input(first_batch)
         sae.reset_parameters(self.tc.seed)
         with torch.no_grad():
             sae.b_dec.copy_(geometric_median(first_batch.to(sae.b_dec.dtype) * self.cfg.input_scale))
