@@ -29,9 +29,10 @@ from safetensors.torch import load_file
 from superscope.analyses.dataclass_cli import from_args
 from superscope.saes import SAEConfig, TrainConfig, load_sae, train
 from superscope.saes.distributed_cli import LaunchConfig, build_parser, global_batches, main
+from tests.tiny_model import build_tiny_model
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-STEPS, BATCH = 60, 32
+STEPS, BATCH = 48, 32
 TRAIN_ARGV = ["--arch", "mutual_choice", "--toy-d", "8", "--toy-features", "64", "--d-sae", "32", "--k", "3",
               "--batch-size", str(BATCH), "--total-tokens", str(BATCH * STEPS), "--checkpoint-every-tokens",
               str(2 * BATCH), "--aux-loss", "zipf", "--dead-tokens", str(2 * BATCH), "--log-every", "1",
@@ -115,29 +116,7 @@ KILLERS = {
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
-    """A 2-layer random Llama with a small byte-level BPE tokenizer, saved like a HF model folder."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    texts = [f"Note {i}: sparse autoencoders find features hidden in superposition, layer {i % 7}. " * 6
-             for i in range(60)]
-    corpus = root / "docs.jsonl"
-    corpus.write_text("\n".join(json.dumps({"text": t}) for t in texts))
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer, tok.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<unk>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<unk>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64,
-                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                         max_position_embeddings=64, bos_token_id=fast.bos_token_id,
-                                         eos_token_id=fast.eos_token_id))
-    model.save_pretrained(root / "model")
-    fast.save_pretrained(root / "model")
-    return root / "model", corpus
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.mark.slow
