@@ -55,8 +55,9 @@ def test_fused_encoder(dtype, b, d, f, k):
     _close(pre32.gather(1, out.indices_BK), out.values_BK, dtype, "values at the indices")
     assert (out.indices_BK.sort(dim=1).values.diff(dim=1) > 0).all()
     assert out.n_recomputed_rows <= b // 100 + 1
-    with_pre = fused_encode_topk(xc, W, bias, k, return_preacts=True)
-    _close(with_pre.preacts_BF, pre32, dtype, "pre-activations")
+    if b <= 1000:  # one shape: each new (D, F) pair costs an autotuning run
+        with_pre = fused_encode_topk(xc, W, bias, k, return_preacts=True)
+        _close(with_pre.preacts_BF, pre32, dtype, "pre-activations")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
