@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
 
 from superscope.probes._io import json_safe, write_json_atomic
@@ -47,8 +46,7 @@ class ScalingSweepConfig:
     weak_laws: tuple[str, ...] = ("power:1.5", "power:2")  # laws run with γ ≥ 0 (power laws get a target)
     strong_gamma: float = -1.0  # γ of the strong regime
     weak_gamma: float = 1.0  # γ of the weak regime
-    toy: ScalingToyConfig = field(default_factory=ScalingToyConfig)  # n, widths, steps, batch, lrs, seed
-    threads: int | None = 1  # torch threads (1 is fastest for these small products on a shared CPU)
+    toy: ScalingToyConfig = field(default_factory=ScalingToyConfig)  # n, widths, steps, batch, lrs, seed, threads
 
     def __post_init__(self):
         if self.strong_gamma >= 0 or self.weak_gamma < 0:
@@ -122,21 +120,14 @@ def _row(run: ScalingToyResult, gamma: float, spec: dict) -> dict:
 def run_scaling_sweep(cfg: ScalingSweepConfig, progress: bool = True) -> ScalingSweep:
     """Train every law in its regimes and tabulate the exponents."""
     start = time.perf_counter()
-    previous = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
-        laws = list(dict.fromkeys((*cfg.strong_laws, *cfg.weak_laws)))
-        runs, rows = [], []
-        for spec_str in laws:
-            spec = parse_law(spec_str)
-            gammas = tuple(g for g, laws_g in ((cfg.strong_gamma, cfg.strong_laws), (cfg.weak_gamma, cfg.weak_laws))
-                           if spec_str in laws_g)
-            run = scaling_toy(replace(cfg.toy, gammas=gammas, **spec), progress=progress)
-            runs.append(run)
-            rows += [_row(run, g, spec) for g in gammas]
-    finally:
-        torch.set_num_threads(previous)
+    runs, rows = [], []
+    for spec_str in dict.fromkeys((*cfg.strong_laws, *cfg.weak_laws)):
+        spec = parse_law(spec_str)
+        gammas = tuple(g for g, laws_g in ((cfg.strong_gamma, cfg.strong_laws), (cfg.weak_gamma, cfg.weak_laws))
+                       if spec_str in laws_g)
+        run = scaling_toy(replace(cfg.toy, gammas=gammas, **spec), progress=progress)
+        runs.append(run)
+        rows += [_row(run, g, spec) for g in gammas]
     return ScalingSweep(tuple(rows), tuple(runs), asdict(cfg), time.perf_counter() - start)
 
 

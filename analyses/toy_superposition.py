@@ -35,6 +35,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from superscope.probes._io import json_safe, write_json_atomic
+from superscope.probes._threads import torch_threads
 from superscope.probes.superposition_entropy import effective_features
 
 PAPER_R = (0.94, 0.02)  # Bereska et al. 2025: Pearson r between SAE ψ and ground truth, mean ± sd
@@ -105,6 +106,11 @@ def _truncated_binomial(F: int, d: float, n: int, rng: np.random.Generator) -> n
 
 def train_toys(cfg: ToyValidationConfig, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Train one toy per sparsity at once: W [I, N, F], b [I, F]."""
+    with torch_threads(cfg.threads):
+        return _train_toys(cfg, progress)
+
+
+def _train_toys(cfg: ToyValidationConfig, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     dens = cfg.densities()
@@ -171,10 +177,7 @@ def run_toy_validation(cfg: ToyValidationConfig, progress: bool = True) -> ToyVa
     from superscope.saes import SAEConfig, TrainConfig, train
 
     start = time.perf_counter()
-    previous = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         W, _ = train_toys(cfg, progress)
         dens = cfg.densities()
         N, F = cfg.n_neurons, cfg.n_features
@@ -191,8 +194,6 @@ def run_toy_validation(cfg: ToyValidationConfig, progress: bool = True) -> ToyVa
                                     n_neurons=N, seed=cfg.seed)
             psi_sae[arch].append(ef.psi)
             cis[arch].append(list(ef.f_eff_ci) if ef.f_eff_ci else None)
-    finally:
-        torch.set_num_threads(previous)
     r, r_ci = {}, {}
     for arch, psi in psi_sae.items():
         res = stats.pearsonr(psi_true.numpy(), np.asarray(psi))

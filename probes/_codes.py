@@ -65,10 +65,14 @@ def as_codes(batch: Any, d_sae: int) -> Tensor | SparseCodes:
         if not z.is_floating_point():
             z = z.float()
         return z
-    if sparse.cols.numel() and (int(sparse.cols.max()) >= d_sae or int(sparse.cols.min()) < 0):
-        raise ValueError(f"sparse codes have feature index {int(sparse.cols.max())} outside [0, d_sae={d_sae}); pass codes of the SAE you declared")
-    if sparse.rows.numel() and int(sparse.rows.max()) >= sparse.n_rows:
-        raise ValueError(f"sparse codes have row index {int(sparse.rows.max())} >= n_rows={sparse.n_rows}")
+    # numpy for these small reductions: torch's parallel kernels pay a fork-join cost per call that
+    # dominates on a busy machine (measured ~15 ms per op at load 8 on 2 cores).
+    cols_np, rows_np = sparse.cols.cpu().numpy(), sparse.rows.cpu().numpy()
+    if cols_np.size and (int(cols_np.max()) >= d_sae or int(cols_np.min()) < 0):
+        raise ValueError(f"sparse codes have feature index {int(cols_np.max())} outside [0, d_sae={d_sae}); "
+                         "pass codes of the SAE you declared")
+    if rows_np.size and (int(rows_np.max()) >= sparse.n_rows or int(rows_np.min()) < 0):
+        raise ValueError(f"sparse codes have row index {int(rows_np.max())} outside [0, n_rows={sparse.n_rows})")
     return sparse
 
 
@@ -121,8 +125,8 @@ def column_abs_mass(codes: Tensor, nonnegative: bool | None = None) -> Tensor:
 
 def column_abs_mass_sparse(codes: SparseCodes, d_sae: int) -> Tensor:
     """Per-feature mass Σ_s |z_sf| of sparse codes, float64 `[F]`."""
-    mass_F = torch.zeros(d_sae, dtype=torch.float64)
-    return mass_F.index_add_(0, codes.cols.cpu(), codes.vals.abs().double().cpu())
+    vals = np.abs(codes.vals.detach().cpu().numpy()).astype(np.float64)
+    return torch.from_numpy(np.bincount(codes.cols.cpu().numpy(), weights=vals, minlength=d_sae))
 
 
 def batch_mass(codes: Tensor | SparseCodes, d_sae: int, guard: SignGuard | None = None) -> Tensor:

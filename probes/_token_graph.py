@@ -37,7 +37,7 @@ class BuiltGraph:
 class TokenFeatureGraphBuilder:
     """Accumulates edges and token counts batch by batch; `build()` returns a BuiltGraph."""
 
-    def __init__(self, d_sae: int, initial_rows: int = 1024, sign_check: str = "first"):
+    def __init__(self, d_sae: int, initial_rows: int = 4096, sign_check: str = "first"):
         if d_sae < 1:
             raise ValueError(f"d_sae must be >= 1, got {d_sae}")
         self.d_sae = d_sae
@@ -88,8 +88,8 @@ class TokenFeatureGraphBuilder:
         self.counts_T.index_add_(0, rows_B, torch.ones_like(rows_B))
         self.n_tokens += tok_B.numel()
         if isinstance(z, SparseCodes):
-            on = z.vals > 0
-            self.edges_TF[rows_B[z.rows[on].cpu()], z.cols[on].cpu()] = True
+            on = z.vals.cpu().numpy() > 0  # numpy: single-threaded fancy indexing, no fork-join cost
+            self.edges_TF.numpy()[rows_B.numpy()[z.rows.cpu().numpy()[on]], z.cols.cpu().numpy()[on]] = True
             return
         z_BF = z.cpu()
         if self._mask_buf is None or self._mask_buf.shape != z_BF.shape:

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from ._io import json_safe
 from ._scaling_math import poisson_rates, reference_loss, sample_sparse, loss_and_grads
 from ._stats import PowerLawFit, fit_power_law
+from ._threads import torch_threads
 
 
 @dataclass
@@ -66,6 +67,8 @@ class ScalingToyConfig:
     warmup: float = 0.05  # warm-up fraction of the steps (linear), then cosine decay to 5 %
     eval_samples: int = 32768  # fresh samples for the final loss (the same samples for every width)
     seed: int = 0  # data and initialisation seed
+    threads: int | None = 1  # torch threads while training (None: leave as is); one thread avoids the
+    #   fork-join cost of many small products, which dominates on a busy machine
 
     def __post_init__(self):
         if self.n_features < 2 or not self.widths or min(self.widths) < 1:
@@ -181,6 +184,11 @@ class ScalingToyResult:
 
 def scaling_toy(cfg: ScalingToyConfig, progress: bool = True) -> ScalingToyResult:
     """Train every (γ, m) of `cfg` on one data stream and fit L ∝ m^(−α_m) per γ."""
+    with torch_threads(cfg.threads):
+        return _train(cfg, progress)
+
+
+def _train(cfg: ScalingToyConfig, progress: bool) -> ScalingToyResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     p = feature_probs(cfg).numpy()
