@@ -143,3 +143,19 @@ def test_bad_input(model, tmp_path):
         harvest(model, ["blocks.0.attn.hook_pattern"], **SMALL)
     with pytest.raises(ValueError, match="dtype"):
         harvest(model, HOOKS[:1], dtype="int8", **SMALL)
+
+
+def test_streamed_batches_are_the_harvested_rows_shuffled(model):
+    from superscope.activations.stream import stream_activations
+
+    rows = _all(harvest(model, HOOKS[:1], **SMALL)[HOOKS[0]])
+    streamed = list(stream_activations(model, HOOKS[0], 256, batch_size=50, forward_batch=3, context_len=64,
+                                       buffer_tokens=100))
+    got = torch.cat(streamed)
+    assert [b.shape[0] for b in streamed[:-1]] == [50] * (len(streamed) - 1) and got.dtype == torch.float32
+    assert got.shape == rows.shape and not torch.equal(got, rows)
+    # each streamed row is one harvested row, each used once (exact distances: no matmul trick)
+    dist, match = torch.cdist(got, rows, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
+    assert dist.max() < 1e-3 and match.unique().numel() == rows.shape[0]
+    with pytest.raises(ValueError, match="did you mean"):
+        next(stream_activations(model, "blocks.2.hook_resid_pst", 256))
