@@ -6,10 +6,9 @@ Letters: B tokens, D = d_in, F features, K = k, T = number of F-tiles, C = candi
     (values_BK, indices_BK) = top-k_f pre[b, f]          (Gao et al. 2024 §2.3; ReLU comes after)
 
 Each program computes one [BLOCK_B, BLOCK_F] tile of pre with tensor-core dots and keeps only the C
-largest entries of each row of its tile. Value and column travel together as one int64 key: the
-float's bits mapped to a signed-monotone int32 in the high half, the column in the low half, so the
-tile top-C is C rounds of "row max of keys, then knock that key out" (no sort network). The C·T
-candidates per row are merged by ``torch.topk`` (C·T ≪ F).
+largest entries of each row of its tile: C rounds of "row max with its position (one reduction),
+then knock that position out" — no sort network, nothing beyond the accumulator tile in registers.
+The C·T candidates per row are merged by ``torch.topk`` (C·T ≪ F).
 
 Exactness: a tile can hold more than C of a row's top-k. Let v_k be the k-th largest candidate of
 the row; candidates are a subset, so v_k ≤ the true k-th value. Every element a tile did not keep is
@@ -76,26 +75,25 @@ def _encode_topk_kernel(x_ptr, w_ptr, b_ptr, cand_val_ptr, cand_idx_ptr, pre_ptr
         tl.store(pre_ptr + rb[:, None] * stride_pre + rf[None, :], pre.to(pre_ptr.dtype.element_ty),
                  mask=row_ok[:, None] & col_ok[None, :])
 
-    # value+column keys: signed-monotone float bits << 32 | column; padding columns hold -inf
-    pre = tl.where(col_ok[None, :], pre, float("-inf"))
-    bits = pre.to(tl.int32, bitcast=True)
-    key = (tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF).to(tl.int64) << 32) | rf[None, :].to(tl.int64)
+    # tile top-C: C rounds of (row max with its position, then knock that one position out)
+    pre = tl.where(col_ok[None, :], pre, float("-inf"))  # padding columns never win
+    lanes = tl.arange(0, BLOCK_F)
     rc = tl.arange(0, C)
-    top = tl.full((BLOCK_B, C), 0, dtype=tl.int64)
-    for c in tl.static_range(C):  # keys are unique (column bits): each round removes exactly one
-        m = tl.max(key, axis=1)
-        top = tl.where(rc[None, :] == c, m[:, None], top)
-        key = tl.where(key == m[:, None], -9223372036854775807 - 1, key)
-    hi = (top >> 32).to(tl.int32)
-    val = tl.where(hi >= 0, hi, hi ^ 0x7FFFFFFF).to(tl.float32, bitcast=True)
-    idx = (top & 0xFFFFFFFF).to(tl.int32)
+    val = tl.full((BLOCK_B, C), float("-inf"), dtype=tl.float32)
+    idx = tl.full((BLOCK_B, C), 0, dtype=tl.int32)
+    for c in tl.static_range(C):
+        m, at = tl.max(pre, axis=1, return_indices=True, return_indices_tie_break_left=True)
+        val = tl.where(rc[None, :] == c, m[:, None], val)
+        idx = tl.where(rc[None, :] == c, pid_f * BLOCK_F + at[:, None], idx)
+        pre = tl.where(lanes[None, :] == at[:, None], float("-inf"), pre)
     off = rb[:, None] * stride_cand + pid_f * C + rc[None, :]
     tl.store(cand_val_ptr + off, val, mask=row_ok[:, None])
     tl.store(cand_idx_ptr + off, idx, mask=row_ok[:, None])
 
 
 def _gpu_configs() -> list:
-    shapes = [(128, 64, 8, 3), (128, 64, 4, 4), (64, 64, 4, 4), (128, 32, 4, 4)]
+    # (BLOCK_B, BLOCK_D, warps, stages); configs that exceed shared memory (fp32) are skipped by the tuner
+    shapes = [(256, 64, 8, 3), (128, 64, 8, 3), (128, 64, 4, 4), (64, 32, 4, 4)]
     return [triton.Config({"BLOCK_B": bb, "BLOCK_D": bd, "GROUP_B": 8}, num_warps=w, num_stages=s)
             for bb, bd, w, s in shapes]
 

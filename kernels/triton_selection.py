@@ -64,7 +64,8 @@ def _compact(acts_BF: Tensor, thr: Tensor, per_column: bool, capacity: int) -> t
     """Candidates (linear index int64 [P], value fp32 [P]) with a ≥ thr and a > 0; grows the buffer
     and reruns when the first guess of P was too small."""
     R, F = acts_BF.shape
-    block_r, block_c, warps = (16, 32, 4) if interpreting() else (32, 128, 4)
+    # big tiles: one atomic reservation per 16k entries keeps the shared counter uncontended
+    block_r, block_c, warps = (16, 32, 4) if interpreting() else (64, 256, 8)
     grid = (triton.cdiv(R, block_r), triton.cdiv(F, block_c))
     capacity = max(capacity, 1024)
     for _ in range(2):
