@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import Tensor
 
-__all__ = ["ShuffleBuffer", "shuffled_batches", "sequential_batches"]
+__all__ = ["ShuffleBuffer", "sequential_batches", "shuffled_batches"]
 
 
 class ShuffleBuffer:

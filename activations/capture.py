@@ -19,7 +19,7 @@ from jaxtyping import Int
 from torch import Tensor
 from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
-__all__ = ["Capture", "run_hooks", "hook_shapes"]
+__all__ = ["Capture", "hook_shapes", "run_hooks"]
 
 
 class Capture:
@@ -38,13 +38,13 @@ class Capture:
         if len(self._acts) == len(self.hooks):
             raise StopAtLayerException(tensor)
 
-    def __enter__(self) -> Capture:
+    def __enter__(self) -> Capture:  # noqa: PYI034  (Self needs Python 3.11)
         fwd_hooks = [(name, functools.partial(self._save, name=name)) for name in self.hooks]
         self._context = self.model.hooks(fwd_hooks=fwd_hooks)
         self._context.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._context.__exit__(*exc)
 
     def run(self, tokens: Int[Tensor, "batch pos"]) -> dict[str, Tensor]:

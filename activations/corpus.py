@@ -28,9 +28,9 @@ from typing import Any, Literal
 import numpy as np
 
 from . import documents
-from .documents import CorpusNotAvailableError  # noqa: F401  (re-exported)
+from .documents import CorpusNotAvailableError
 
-__all__ = ["Corpus", "as_corpus", "iter_contexts", "context_batches", "bos_id", "CorpusNotAvailableError"]
+__all__ = ["Corpus", "CorpusNotAvailableError", "as_corpus", "bos_id", "context_batches", "iter_contexts"]
 
 DEFAULT_CONTEXT_LEN = 128
 

@@ -24,12 +24,12 @@ import sysconfig
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["embedded_documents", "local_documents", "hf_documents", "CorpusNotAvailableError", "LOCAL_SUFFIXES"]
+__all__ = ["LOCAL_SUFFIXES", "CorpusNotAvailableError", "embedded_documents", "hf_documents", "local_documents"]
 
 LOCAL_SUFFIXES = (".txt", ".md", ".rst", ".jsonl")
 _SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idlelib", "turtledemo", "lib2to3",
               "__pycache__", "pydoc_data", "ensurepip", "lib-dynload"}
-_RULE = re.compile(r"^[ \t]*([*=\-~^\"#+])\1{2,}[ \t]*$", re.M)  # reST underlines: "*****", "====="
+_RULE = re.compile(r"^[ \t]*([*=\-~^\"#+])\1{2,}[ \t]*$", re.MULTILINE)  # reST underlines: "*****", "====="
 _BLANKS = re.compile(r"\n{3,}")
 _BLOCK_CHARS = 8000
 _MIN_DOCSTRING = 40
@@ -55,7 +55,7 @@ def _stdlib_files() -> tuple[Path, ...]:
     return tuple(sorted(files, key=lambda p: p.relative_to(root).as_posix()))
 
 
-@functools.lru_cache(maxsize=None)  # ~1.5 MB of text for the whole stdlib; parsing is the costly part
+@functools.cache  # ~1.5 MB of text for the whole stdlib; parsing is the costly part
 def _module_docstrings(path: Path) -> str:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -107,7 +107,7 @@ def _file_documents(path: Path, text_field: str) -> Iterator[str]:
                     raise ValueError(f"{path}:{lineno}: expected a JSON object with a string field "
                                      f"{text_field!r} ({exc.__class__.__name__}); set text_field") from None
                 if not isinstance(text, str):
-                    raise ValueError(f"{path}:{lineno}: field {text_field!r} is not a string; set text_field")
+                    raise TypeError(f"{path}:{lineno}: field {text_field!r} is not a string; set text_field")
                 if text.strip():
                     yield text
     else:

@@ -10,7 +10,7 @@ import difflib
 import re
 from typing import Any
 
-__all__ = ["hook_layer", "validate_hooks", "d_model", "n_layers"]
+__all__ = ["d_model", "hook_layer", "n_layers", "validate_hooks"]
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 _BEFORE_BLOCKS = ("hook_embed", "hook_pos_embed", "embed.", "pos_embed.", "rotary_emb.", "hook_tokens")

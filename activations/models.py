@@ -24,10 +24,18 @@ from typing import Any
 
 import torch
 
-from .hooks import d_model, hook_layer, validate_hooks  # noqa: F401  (re-exported helpers)
+from .hooks import d_model, hook_layer, validate_hooks
 
-__all__ = ["DEFAULT_MODEL", "load_model", "embedded_gguf_path", "model_id", "d_model", "hook_layer",
-           "validate_hooks", "ModelNotAvailableError"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ModelNotAvailableError",
+    "d_model",
+    "embedded_gguf_path",
+    "hook_layer",
+    "load_model",
+    "model_id",
+    "validate_hooks",
+]
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 """Name given to the bridge for the embedded model. The bridge picks its adapter from the HF config

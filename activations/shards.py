@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .source import ActivationSource
 
-__all__ = ["ShardWriter", "ShardSource", "read_manifest", "MANIFEST", "FORMAT", "STORE_DTYPES"]
+__all__ = ["FORMAT", "MANIFEST", "STORE_DTYPES", "ShardSource", "ShardWriter", "read_manifest"]
 
 MANIFEST = "manifest.json"
 FORMAT = "superscope.activations"

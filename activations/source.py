@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .buffer import sequential_batches, shuffled_batches
 
-__all__ = ["ActivationSource", "MemorySource", "FIELDS"]
+__all__ = ["FIELDS", "ActivationSource", "MemorySource"]
 
 FIELDS = ("acts", "token_ids", "context_ids", "positions")
 _BLOCK_ROWS = 2048  # rows read at a time; the shuffle order is over blocks, then rows mix in the buffer
@@ -86,14 +86,12 @@ class ActivationSource:
                 buffer_tokens: int = 2**16) -> Iterator[Float[Tensor, "batch d"]]:
         """One pass over all rows as float32 ``[B, d]`` batches. Shuffled through a buffer of
         ``buffer_tokens`` rows (memory ≈ buffer_tokens·d·4 bytes) unless ``shuffle=False`` (corpus order)."""
-        for (acts,) in self._stream(("acts",), batch_size, shuffle, seed, drop_last, buffer_tokens):
-            yield acts
+        yield from (acts for (acts,) in self._stream(("acts",), batch_size, shuffle, seed, drop_last, buffer_tokens))
 
     def pairs(self, batch_size: int = 4096, shuffle: bool = False, seed: int = 0,
               buffer_tokens: int = 2**16) -> Iterator[tuple[Int[Tensor, " batch"], Float[Tensor, "batch d"]]]:
         """One pass as ``(token_ids [B] int64, acts [B, d] float32)``; corpus order unless ``shuffle``."""
-        for ids, acts in self._stream(("token_ids", "acts"), batch_size, shuffle, seed, False, buffer_tokens):
-            yield ids, acts
+        yield from self._stream(("token_ids", "acts"), batch_size, shuffle, seed, False, buffer_tokens)
 
     def rows(self, batch_size: int = 4096) -> Iterator[dict[str, Tensor]]:
         """Corpus-order batches of every field: ``{"acts", "token_ids", "context_ids", "positions"}``."""

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
 from superscope.activations.corpus import Corpus, CorpusNotAvailableError, as_corpus, context_batches, iter_contexts
 from superscope.activations.documents import clean, embedded_documents
 
@@ -15,8 +14,7 @@ from superscope.activations.documents import clean, embedded_documents
 def _write_docs(folder, texts):
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "docs.jsonl", "w", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps({"text": t}) + "\n")
+        f.writelines(json.dumps({"text": t}) + "\n" for t in texts)
     return folder / "docs.jsonl"
 
 

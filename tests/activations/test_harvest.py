@@ -8,7 +8,6 @@ import json
 
 import pytest
 import torch
-
 from superscope.activations.capture import Capture, run_hooks
 from superscope.activations.harvest import harvest, load_activations
 from superscope.activations.shards import MANIFEST
@@ -19,7 +18,7 @@ harvest_module = importlib.import_module("superscope.activations.harvest")
 pytestmark = pytest.mark.slow
 
 HOOKS = ["blocks.2.hook_resid_post", "blocks.1.hook_mlp_out", "blocks.0.attn.hook_z"]
-SMALL = dict(n_tokens=256, context_len=64, batch_size=3, contexts_per_shard=2, progress=False)
+SMALL = {"n_tokens": 256, "context_len": 64, "batch_size": 3, "contexts_per_shard": 2, "progress": False}
 
 
 def _all(src):

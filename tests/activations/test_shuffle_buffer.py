@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from superscope.activations.buffer import ShuffleBuffer, sequential_batches, shuffled_batches
 
 
