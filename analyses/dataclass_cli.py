@@ -83,7 +83,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str =
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         group.add_argument(f"--{prefix}{f.name.replace('_', '-')}", dest=f"{prefix.replace('-', '_')}{f.name}",
-                           default=None, help=f"{docs.get(f.name, '')} (default: {default})", **kw)
+                           default=None, help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"), **kw)
 
 
 def from_args(cls: type, args: argparse.Namespace, prefix: str = "", base: Any = None, **overrides: Any) -> Any:

@@ -166,6 +166,14 @@ class Trainer:
             write_json(self.out_dir / "train_state.json", {"step": self.step, "tokens_seen": self.tokens_seen, "done": True})
         return self.sae
 
+    def move_to(self, device: torch.device) -> None:
+        """Move the SAE and the optimizer state (fused Adam keeps its step counters beside the params)."""
+        self.sae.to(device)
+        for state in self.opt.state.values():
+            for name, value in state.items():
+                if torch.is_tensor(value):
+                    state[name] = value.to(device)
+
     # ---- the loop -----------------------------------------------------------------------------
     def run(self, batches: Iterable[Tensor], resume: bool = True) -> BaseSAE:
         stream: Iterator[Tensor] = iter(batches)
@@ -187,6 +195,8 @@ class Trainer:
             if self.sae is None:
                 self.initialise(x)
                 self.sae.train()
+            elif self.sae.W_enc.device != x.device:
+                self.move_to(x.device)  # a checkpoint restores on the CPU
             prev = self.tokens_seen
             metrics = self.train_step(x)
             self.log(metrics, started)
