@@ -82,12 +82,13 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     """Feature Choice: CSR of each column's capacity_F[f] largest positive activations.
 
     Rows are cut into G groups; the m_f-th largest *group maximum* t_f of column f is a lower bound of
-    the column's m_f-th largest value (m_f distinct groups hold an element ≥ t_f), so every selected
-    entry lies in one of the exactly m_f groups whose maximum is ≥ t_f. Only those (group, column)
-    blocks are read again; columns with capacity > G are done by an exact per-column top-k.
+    the column's m_f-th largest value (m_f distinct groups hold an element ≥ t_f). One compare pass
+    acts ≥ t_f yields the candidates (≈ M, already in row-major order) and one sort ranks them within
+    their column. Columns with capacity > G use their exact m_f-th value as t_f.
     """
     n_rows, n_cols = acts_BF.shape
     cap_F = capacity_F.to(device=acts_BF.device, dtype=torch.long).clamp(0, n_rows)
+    tiny = torch.finfo(acts_BF.dtype).tiny
     group = max(1, n_rows // max(128, 4 * int(cap_F.float().mean().ceil())))
     n_full = n_rows // group
     gmax_GF = acts_BF[: n_full * group].view(n_full, group, n_cols).amax(1)
@@ -99,27 +100,17 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     top = int(small_cap_F.max()) if n_cols else 0
     thresh_F = torch.full((n_cols,), torch.inf, dtype=acts_BF.dtype, device=acts_BF.device)
     if top > 0:
-        top_gmax = gmax_GF.topk(top, dim=0).values
-        kth_F = top_gmax.gather(0, (small_cap_F - 1).clamp_min(0).unsqueeze(0)).squeeze(0)
-        thresh_F = torch.where(small_cap_F > 0, kth_F.clamp_min(torch.finfo(acts_BF.dtype).tiny), thresh_F)
-    g_P, f_P = (gmax_GF >= thresh_F).nonzero(as_tuple=True)
-    rows_PG = g_P.unsqueeze(1) * group + torch.arange(group, device=acts_BF.device)
-    valid_PG = rows_PG < n_rows
-    rows_PG = rows_PG.clamp_max(n_rows - 1)
-    vals_PG = acts_BF[rows_PG, f_P.unsqueeze(1)]
-    hit_PG = valid_PG & (vals_PG >= thresh_F[f_P].unsqueeze(1))
-    rows_N = rows_PG[hit_PG]
-    cols_N = f_P.unsqueeze(1).expand_as(rows_PG)[hit_PG]
+        top_gmax_FT = gmax_GF.T.contiguous().topk(top, dim=1).values  # rows: a cheap per-row top-k
+        kth_F = top_gmax_FT.gather(1, (small_cap_F - 1).clamp_min(0).unsqueeze(1)).squeeze(1)
+        thresh_F = torch.where(small_cap_F > 0, kth_F.clamp_min(tiny), thresh_F)
     if bool(big_F.any()):
         big_idx = big_F.nonzero().squeeze(1)
-        big_thresh = _exact_column_thresholds(acts_BF[:, big_idx], cap_F[big_idx])
-        big_thresh = big_thresh.clamp_min(torch.finfo(acts_BF.dtype).tiny)
-        r_big, c_big = (acts_BF[:, big_idx] >= big_thresh).nonzero(as_tuple=True)
-        rows_N = torch.cat([rows_N, r_big])
-        cols_N = torch.cat([cols_N, big_idx[c_big]])
-    keep_N = _within_column_rank(cols_N, acts_BF[rows_N, cols_N], cap_F, n_cols)
-    linear_N = (rows_N[keep_N] * n_cols + cols_N[keep_N]).sort().values
-    return _to_csr(linear_N // n_cols, linear_N % n_cols, n_rows)
+        thresh_F[big_idx] = _exact_column_thresholds(acts_BF[:, big_idx], cap_F[big_idx]).clamp_min(tiny)
+    flat = acts_BF.reshape(-1)
+    cand_N = (acts_BF >= thresh_F).view(-1).nonzero().squeeze(1)  # row-major: ascending rows per column
+    keep_N = _within_column_rank(cand_N % n_cols, flat[cand_N], cap_F, n_cols)
+    chosen_N = cand_N[keep_N]
+    return _to_csr(chosen_N // n_cols, chosen_N % n_cols, n_rows)
 
 
 def _exact_column_thresholds(acts_BF: Tensor, cap_F: Tensor) -> Tensor:
@@ -132,9 +123,9 @@ def _exact_column_thresholds(acts_BF: Tensor, cap_F: Tensor) -> Tensor:
 
 
 def _within_column_rank(cols_N: Tensor, vals_N: Tensor, cap_F: Tensor, n_cols: int) -> Tensor:
-    """Mask of candidates whose rank within their column (by value, descending) is < cap_F."""
-    order = torch.argsort(vals_N, descending=True, stable=True)
-    order = order[torch.argsort(cols_N[order], stable=True)]
+    """Mask of candidates whose rank within their column (by value, descending; ties: earlier
+    position first) is < cap_F."""
+    order = _column_value_order(cols_N, vals_N)
     counts_F = torch.bincount(cols_N, minlength=n_cols)
     starts_F = torch.cumsum(counts_F, 0) - counts_F
     position_N = torch.arange(cols_N.numel(), device=cols_N.device)
@@ -143,6 +134,18 @@ def _within_column_rank(cols_N: Tensor, vals_N: Tensor, cap_F: Tensor, n_cols: i
     keep = torch.zeros_like(cols_N, dtype=torch.bool)
     keep[order] = rank_sorted < cap_F[sorted_cols]
     return keep
+
+
+def _column_value_order(cols_N: Tensor, vals_N: Tensor) -> Tensor:
+    """Permutation sorting by (column ascending, value descending), stable.
+
+    For non-negative floats of ≤ 32 bits the IEEE bit pattern orders like the value, so one sort of
+    the key column·2³¹ + (2³¹ − 1 − bits) does it; otherwise two stable sorts."""
+    if vals_N.dtype in (torch.float32, torch.float16, torch.bfloat16) and bool((vals_N >= 0).all()):
+        bits_N = vals_N.float().view(torch.int32).clamp_min(0).to(torch.int64)  # −0.0 → +0.0
+        return torch.argsort(cols_N * 2**31 + (2**31 - 1 - bits_N), stable=True)
+    order = torch.argsort(vals_N, descending=True, stable=True)
+    return order[torch.argsort(cols_N[order], stable=True)]
 
 
 def threshold_select(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
