@@ -67,14 +67,21 @@ class TokenFeatureGraphBuilder:
         if new.numel():
             need = self.n_rows + new.numel()
             if need > self.edges_TF.shape[0]:
-                cap = max(need, 2 * self.edges_TF.shape[0])
-                self.edges_TF = torch.cat([self.edges_TF, torch.zeros(cap - self.edges_TF.shape[0], self.d_sae, dtype=torch.bool)])
-                self.counts_T = torch.cat([self.counts_T, torch.zeros(cap - self.counts_T.numel(), dtype=torch.long)])
-                self.token_of = torch.cat([self.token_of, torch.empty(cap - self.token_of.numel(), dtype=torch.long)])
+                self._grow(max(need, 2 * self.edges_TF.shape[0]))
             self.row_of.index_copy_(0, new, torch.arange(self.n_rows, need))
             self.token_of[self.n_rows:need] = new
             self.n_rows = need
         return self.row_of.index_select(0, tok_B)
+
+    def _grow(self, cap: int) -> None:
+        """Double the row capacity (amortised O(T·F) in all; one copy of the old rows, one zeroing of the new)."""
+        old = self.edges_TF.shape[0]
+        edges = torch.empty(cap, self.d_sae, dtype=torch.bool)
+        edges[:old].copy_(self.edges_TF)
+        edges[old:].zero_()
+        self.edges_TF = edges
+        self.counts_T = torch.cat([self.counts_T, torch.zeros(cap - old, dtype=torch.long)])
+        self.token_of = torch.cat([self.token_of, torch.empty(cap - old, dtype=torch.long)])
 
     def add(self, token_ids: Any, codes: Any) -> None:
         """Add a batch: token ids `[B]` (any shape, flattened) and their codes `[B, F]` (dense or sparse)."""
