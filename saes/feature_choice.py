@@ -52,16 +52,17 @@ class FeatureChoiceSAE(BaseSAE):
         return by_rank[rank_of_F]
 
     def select(self, xc_BD: Tensor) -> Selection:
-        pre_BF = self.dense_preacts(xc_BD)
-        acts_BF = pre_BF.clamp_min(0)
+        # ReLU in place: every selected entry is > 0, where ReLU(pre) = pre, so the gather below gives pre_N
+        acts_BF = self.dense_preacts(xc_BD).clamp_min_(0)
         if self.batch_mode:
             capacity_F = self.capacities(xc_BD.shape[0]).to(xc_BD.device)
             crow_B1, cols_N = dispatch.topm_per_column(acts_BF, capacity_F)
             self._last_capacity_F = capacity_F
         else:
             crow_B1, cols_N = dispatch.threshold_select(acts_BF, self.theta_F.to(acts_BF.dtype))
-        rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff())
-        return Selection(crow_B1, cols_N, pre_BF[rows_N, cols_N])
+        rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff(),
+                                         output_size=cols_N.numel())
+        return Selection(crow_B1, cols_N, acts_BF.reshape(-1)[rows_N * acts_BF.shape[1] + cols_N])
 
     @torch.no_grad()
     def after_step(self, out: ForwardOutput, ema: float) -> None:
