@@ -149,7 +149,10 @@ def _loss_split(model: Any, source: Any, function_ids: tuple[int, ...], n_contex
 
 
 def _cmd_toy_validation(args: argparse.Namespace) -> None:
-    from superscope.analyses.toy_superposition import ToyValidationConfig, run_toy_validation
+    from superscope.analyses.toy_superposition import (
+        ToyValidationConfig,
+        run_toy_validation,
+    )
 
     cfg = ToyValidationConfig.quick() if args.quick else ToyValidationConfig()
     cfg = replace(cfg, seed=args.seed, **({"sae_archs": tuple(args.archs)} if args.archs else {}),

@@ -18,9 +18,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
 from superscope.probes._io import json_safe, write_json_atomic
-from superscope.probes.scaling_toy import ScalingToyConfig, ScalingToyResult, scaling_toy
+from superscope.probes.scaling_toy import (
+    ScalingToyConfig,
+    ScalingToyResult,
+    scaling_toy,
+)
 
 STRONG_TARGET = (0.8, 1.2)
 WEAK_TOLERANCE = 0.25
@@ -55,7 +58,7 @@ class ScalingSweepConfig:
             parse_law(spec)
 
     @classmethod
-    def quick(cls) -> "ScalingSweepConfig":
+    def quick(cls) -> ScalingSweepConfig:
         """A sub-minute smoke configuration (not enough steps for trustworthy exponents)."""
         return cls(strong_laws=("linear",), weak_laws=("power:2",),
                    toy=ScalingToyConfig(n_features=300, widths=(8, 12, 16), steps=150, eval_samples=8192))

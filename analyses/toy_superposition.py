@@ -39,11 +39,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 from scipy import stats
-from tqdm.auto import tqdm
-
 from superscope.probes._io import json_safe, write_json_atomic
 from superscope.probes._threads import torch_threads
 from superscope.probes.superposition_entropy import effective_features
+from tqdm.auto import tqdm
 
 PAPER_R = (0.94, 0.02)  # Bereska et al. 2025: Pearson r between SAE ψ and ground truth, mean ± sd
 
@@ -85,7 +84,7 @@ class ToyValidationConfig:
         return np.geomspace(self.density_min, self.density_max, self.n_sparsities)
 
     @classmethod
-    def quick(cls) -> "ToyValidationConfig":
+    def quick(cls) -> ToyValidationConfig:
         return cls(n_sparsities=6, toy_steps=1500, sae_tokens=40_000, eval_tokens=16_384)
 
 

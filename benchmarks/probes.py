@@ -23,8 +23,14 @@ import argparse
 import time
 
 import torch
-
-from superscope.benchmarks._timing import all_ratios, environment, format_table, interleaved, medians, write_json
+from superscope.benchmarks._timing import (
+    all_ratios,
+    environment,
+    format_table,
+    interleaved,
+    medians,
+    write_json,
+)
 from superscope.probes.function_tokens import function_token_graph_from_codes
 from superscope.probes.superposition_entropy import effective_features_from_codes
 

@@ -25,11 +25,20 @@ from plotly.subplots import make_subplots
 
 from ._codes import _as_tensor, encode_stream, sae_config, sae_dims
 from ._function_token_tables import PAPER_COVERAGE, CoverageTable, coverage_table  # noqa: F401 (re-export)
-from ._function_words import FUNCTION_WORDS, frequency_function_tokens, linguistic_function_tokens  # noqa: F401
+from ._function_words import (  # noqa: F401
+    FUNCTION_WORDS,
+    frequency_function_tokens,
+    linguistic_function_tokens,
+)
 from ._io import json_safe
 from ._stats import PowerLawFit, fit_power_law
 from ._token_graph import BuiltGraph, TokenFeatureGraphBuilder
-from ._transition_loss import PAPER_TRANSITION_LOSS, TransitionLoss, loss_by_transition, next_token_losses  # noqa: F401
+from ._transition_loss import (  # noqa: F401
+    PAPER_TRANSITION_LOSS,
+    TransitionLoss,
+    loss_by_transition,
+    next_token_losses,
+)
 
 
 @dataclass(frozen=True, eq=False)

@@ -43,7 +43,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ._io import json_safe
-from ._scaling_math import poisson_rates, reference_loss, sample_sparse, loss_and_grads
+from ._scaling_math import loss_and_grads, poisson_rates, reference_loss, sample_sparse
 from ._stats import PowerLawFit, fit_power_law
 from ._threads import torch_threads
 

@@ -28,7 +28,16 @@ import plotly.graph_objects as go
 import torch
 from torch import Tensor
 
-from ._codes import SignGuard, activation_batches, as_codes, batch_mass, encode_stream, n_rows, sae_config, sae_dims
+from ._codes import (
+    SignGuard,
+    activation_batches,
+    as_codes,
+    batch_mass,
+    encode_stream,
+    n_rows,
+    sae_config,
+    sae_dims,
+)
 from ._stats import effective_count, entropy_nats, percentile_interval
 
 

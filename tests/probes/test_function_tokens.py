@@ -9,7 +9,6 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-
 from superscope.probes._stats import fit_power_law
 from superscope.probes.function_tokens import (
     PAPER_TRANSITION_LOSS,

@@ -8,9 +8,17 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-
-from superscope.analyses.scaling_sweep import ScalingSweepConfig, parse_law, run_scaling_sweep
-from superscope.probes._scaling_math import loss_and_grads, poisson_rates, reference_loss, sample_sparse
+from superscope.analyses.scaling_sweep import (
+    ScalingSweepConfig,
+    parse_law,
+    run_scaling_sweep,
+)
+from superscope.probes._scaling_math import (
+    loss_and_grads,
+    poisson_rates,
+    reference_loss,
+    sample_sparse,
+)
 from superscope.probes.scaling_toy import (
     ScalingToyConfig,
     feature_probs,

@@ -10,7 +10,6 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-
 from superscope.probes.superposition_entropy import (
     MassAccumulator,
     effective_features,

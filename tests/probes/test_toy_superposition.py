@@ -8,7 +8,6 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-
 from superscope.analyses.toy_superposition import (
     ToyValidationConfig,
     run_toy_validation,
