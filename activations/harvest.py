@@ -5,8 +5,8 @@
         rows = positions whose token is not BOS (all positions with keep_bos=True)
         → shard i of every hook (written to out_dir/<hook>/, or kept in memory)
 
-Memory is bounded by one shard per hook (``contexts_per_shard``, ~64 MiB by default) whatever
-``n_tokens`` is. With ``out_dir`` an interrupted harvest resumes after the last complete shard: the
+Memory is bounded by one shard per hook (``contexts_per_shard``; ~64 MiB for all hooks together by
+default) whatever ``n_tokens`` is. With ``out_dir`` an interrupted harvest resumes after the last complete shard: the
 contexts of shard i are fixed by (corpus, seed, context_len, C), so no token is lost or duplicated.
 """
 
@@ -96,7 +96,8 @@ def plan_harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corp
     shapes = hook_shapes(model, hooks, bos)
     n_contexts = math.ceil(n_tokens / context_len)
     itemsize = STORE_DTYPES[dtype].itemsize
-    cps = contexts_per_shard or max(1, SHARD_BYTES // (context_len * max(map(width, shapes.values())) * itemsize))
+    # SHARD_BYTES for all hooks together: memory stays bounded however many hooks are harvested at once
+    cps = contexts_per_shard or max(1, SHARD_BYTES // (context_len * sum(map(width, shapes.values())) * itemsize))
     n_shards = math.ceil(n_contexts / cps)
     common = {"model": model_id(model), "corpus": corpus.describe(), "seed": seed, "context_len": context_len,
               "contexts_per_shard": cps, "n_contexts": n_contexts, "n_tokens_requested": n_tokens,

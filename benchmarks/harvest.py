@@ -27,6 +27,7 @@ import argparse
 import copy
 import itertools
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,12 +114,15 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         fn()
     wall: dict[str, list[float]] = {k: [] for k in methods}
     cpu: dict[str, list[float]] = {k: [] for k in methods}
-    for _ in range(args.rounds):
-        for name, fn in methods.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
+    try:
+        for _ in range(args.rounds):
+            for name, fn in methods.items():
+                start, start_cpu = time.perf_counter(), time.process_time()
+                fn()
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"hook": args.hook, "layer": layer, "tokens": n_tokens, "batch_size": args.batch_size,
             "context_len": args.context_len, "rounds": args.rounds, "threads": torch.get_num_threads(),
             "tokens_per_s": {k: n_tokens / statistics.median(v) for k, v in wall.items()},
@@ -164,7 +168,9 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
     per token is the slope of the peak over the second half of the run (after allocator warm-up)."""
     code = _MEMORY_CHILD.format(threads=torch.get_num_threads(), hook=args.mem_hook, n=args.mem_tokens,
                                 bs=args.batch_size, cl=args.context_len)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    # cwd outside the repository: its root folders (kernels/, …) must not shadow installed packages
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=tempfile.gettempdir())
     if done.returncode:
         raise RuntimeError(f"memory subprocess failed:\n{done.stderr[-2000:]}")
     run = json.loads(done.stdout.strip().splitlines()[-1])
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.tokens = args.tokens or (1024 if args.quick else 8192)
     args.rounds = args.rounds or (2 if args.quick else 5)
     # several full shards (~29k tokens each at d=576, float32), so the slope is past the first shard
-    args.mem_tokens = args.mem_tokens or (98_304 if args.quick else 262_144)
+    args.mem_tokens = args.mem_tokens or (65_536 if args.quick else 262_144)
     args.mem_hook = args.mem_hook or ("blocks.0.hook_resid_post" if args.quick else args.hook)
     if args.quick:
         args.warmup = False
