@@ -1,0 +1,71 @@
+"""`superscope report RUN` (write runs/<run>/report.html) and `superscope dashboard [RUN]` (Streamlit)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .dataclass_cli import add_dataclass_args, from_args
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from .report import ReportConfig, write_report
+
+    run = Path(args.run)
+    if not (run / "run.json").is_file():
+        raise FileNotFoundError(f"{run} is not a superscope run folder (no run.json); give runs/<name>")
+    cfg = from_args(ReportConfig, args)
+    path = write_report(run, cfg, out=Path(args.out) if args.out else None)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in a browser)")
+
+
+def dashboard_command(runs_root: str | Path, run: str | None = None, port: int | None = None,
+                      headless: bool = False) -> list[str]:
+    """The ``streamlit run`` command line for the dashboard."""
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if not app.is_file():
+        import superscope.dashboards as d
+        app = Path(d.__file__).parent / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app)]
+    if port is not None:
+        cmd += ["--server.port", str(port)]
+    if headless:
+        cmd += ["--server.headless", "true"]
+    cmd += ["--", "--runs-root", str(runs_root)]
+    if run:
+        cmd += ["--run", str(run)]
+    return cmd
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> None:
+    runs_root, run = Path(args.runs_root), args.run
+    if run and Path(run).parent != Path("."):  # `superscope dashboard runs/foo`: root = its parent
+        runs_root, run = Path(run).parent, Path(run).name
+    if not runs_root.is_dir():
+        raise FileNotFoundError(f"runs root {runs_root} does not exist; create a run with `superscope run` first")
+    cmd = dashboard_command(runs_root, run, args.port, args.headless)
+    print(" ".join(cmd))
+    raise SystemExit(subprocess.call(cmd, env=os.environ.copy()))
+
+
+def register(subparsers) -> None:
+    """Add `report` and `dashboard` to a `superscope` argparse subparsers object."""
+    from .report import ReportConfig
+
+    rep = subparsers.add_parser("report", help="write runs/<run>/report.html (self-contained, offline)",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rep.add_argument("run", help="run folder, e.g. runs/default")
+    rep.add_argument("--out", help="write the report here instead of <run>/report.html")
+    add_dataclass_args(rep, ReportConfig)
+    rep.set_defaults(func=_cmd_report)
+
+    dash = subparsers.add_parser("dashboard", help="browse runs in the Streamlit dashboard",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    dash.add_argument("run", nargs="?", help="run to open: a name inside --runs-root, or runs/<name>")
+    dash.add_argument("--runs-root", default="runs", help="folder holding the run folders (only these are read)")
+    dash.add_argument("--port", type=int, help="server port (default: Streamlit's, 8501)")
+    dash.add_argument("--headless", action="store_true", help="do not open a browser")
+    dash.set_defaults(func=_cmd_dashboard)

@@ -1,0 +1,108 @@
+"""Feature browser: filter an SAE's features by firing density, logit effect and token; inspect one
+feature's top examples (tokens highlighted by activation), quantile bands, histogram, logits and
+nearest neighbours. Reads runs/<run>/features/<hook>/<arch>/ (written by the pipeline's features step)."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from superscope.analyses._features_card import example_html
+from superscope.dashboards import _cache
+from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, guard, run_and_data
+
+
+def _filtered(table, density_range, search: str, where: str, hide_dead: bool, sort: str):
+    t = table
+    if hide_dead:
+        t = t[t["count"] > 0]
+    lo, hi = density_range
+    dens = t["density"].clip(lower=1e-12).map(math.log10)
+    t = t[(dens >= lo) & (dens <= hi)]
+    if search:
+        cols = [c for c in (("top_logit", "top_token") if where == "either" else (where,)) if c in t.columns]
+        hit = False
+        for c in cols:
+            hit = hit | t[c].str.contains(search, case=False, regex=False)
+        t = t[hit] if cols else t.iloc[0:0]
+    return t.sort_values(sort, ascending=(sort == "feature"))
+
+
+def _goto(feature: int) -> None:
+    st.session_state["feature_input"] = int(feature)
+
+
+def _card(fd, f: int) -> None:
+    card = fd.card(f)
+    st.subheader(f"Feature {f}")
+    c = st.columns(4)
+    c[0].metric("fires on", f"{card.count} tokens")
+    c[1].metric("density", f"{card.density:.2e}")
+    c[2].metric("mean act", f"{card.mean_act:.3g}")
+    c[3].metric("max act", f"{card.max_act:.3g}")
+    if card.dead:
+        st.warning(f"Feature {f} never fired on the {fd.index['n_tokens']} held-out tokens (dead).")
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Top activations** (token background ∝ activation; boxed = the firing token)")
+        vmax = card.max_act or 1.0
+        st.html(EXAMPLE_CSS + "".join(example_html(ex, vmax) for ex in card.top))
+        st.markdown("**Quantile bands** (a uniform sample of firings, cut into equal-count bands)")
+        parts = []
+        for j, (band, (hi, lo)) in enumerate(zip(card.bands, card.band_edges)):
+            if band:
+                parts.append(f"<div class='band'><b>band {j + 1}</b> ({lo:.3g} – {hi:.3g})</div>"
+                             + "".join(example_html(ex, vmax) for ex in band))
+        st.html(EXAMPLE_CSS + ("".join(parts) or "<i>no firings</i>"))
+    with right:
+        st.plotly_chart(card.figure(), key=f"card_fig_{f}")
+        if card.top_logits:
+            st.markdown("**Promotes** " + " ".join(f"`{t!r}`" for t, _ in card.top_logits))
+            st.markdown("**Suppresses** " + " ".join(f"`{t!r}`" for t, _ in card.bottom_logits))
+        if card.neighbours:
+            st.markdown("**Nearest features** (decoder cosine)")
+            cols = st.columns(5)
+            for i, (n, cos) in enumerate(card.neighbours):
+                cols[i % 5].button(f"{n} · {cos:.2f}", key=f"nbr_{f}_{n}", on_click=_goto, args=(n,))
+
+
+def page() -> None:
+    root, data = run_and_data()
+    st.title("Feature browser")
+    if not data.feature_folders:
+        st.warning("No feature data in this run (features/ is empty). The pipeline's `features` step writes it; "
+                   "or run `write_feature_data(run, model)` from superscope.analyses.features.")
+        return
+    hooks = list(dict.fromkeys(h for h, _, _ in data.feature_folders))
+    c = st.columns(2)
+    hook = c[0].selectbox("Hook", hooks, index=hooks.index(data.main_hook) if data.main_hook in hooks else 0)
+    archs = [a for h, a, _ in data.feature_folders if h == hook]
+    arch = c[1].selectbox("SAE", archs, format_func=arch_label)
+    folder = next(p for h, a, p in data.feature_folders if h == hook and a == arch)
+    fd = _cache.feature_data(folder)
+    table = _cache.feature_table(folder)
+    st.caption(f"{fd.n_features} features · {fd.index['n_tokens']} held-out tokens · "
+               f"{fd.index.get('inference_mode')} mode")
+    with st.expander("Filter", expanded=True):
+        f1, f2, f3 = st.columns([2, 2, 1])
+        density_range = f1.slider("log10 firing density", -8.0, 0.0, (-8.0, 0.0), 0.25)
+        search = f2.text_input("token contains", placeholder="e.g. ' the' or 'def'")
+        where = f3.radio("match in", ("either", "top_logit", "top_token"), horizontal=False)
+        s1, s2 = st.columns(2)
+        sort = s1.selectbox("sort by", ("density", "max_act", "mean_act", "feature"))
+        hide_dead = s2.checkbox("hide dead features", value=True)
+    shown = _filtered(table, density_range, search, where, hide_dead, sort)
+    st.write(f"{len(shown)} of {len(table)} features match")
+    st.dataframe(shown.head(500), hide_index=True, height=260,
+                 column_config={"density": st.column_config.NumberColumn(format="%.2e")})
+    wanted = st.query_params.get("feature")
+    if wanted is not None and wanted.isdigit() and "feature_input" not in st.session_state:
+        st.session_state["feature_input"] = int(wanted)
+    if not 0 <= int(st.session_state.get("feature_input", -1)) < fd.n_features:
+        st.session_state["feature_input"] = int(shown.index[0]) if len(shown) else 0
+    f = st.number_input("Feature", min_value=0, max_value=fd.n_features - 1, step=1, key="feature_input")
+    _card(fd, int(f))
+
+
+guard(page)

@@ -1,0 +1,27 @@
+"""Superposition: ψ = F_eff / N per layer and architecture, with CIs, and the convergence of F_eff
+(probes/superposition_entropy.json)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from superscope.analyses import _report_probes as P
+from superscope.dashboards._ui import df, guard, run_and_data
+
+
+def page() -> None:
+    root, data = run_and_data()
+    st.title("Superposition")
+    d = data.probes.get("superposition_entropy")
+    if d is None:
+        st.warning(f"No superposition-entropy result: {data.probe_errors.get('superposition_entropy')}. "
+                   "The probes step of `superscope run` writes it.")
+        return
+    st.caption("F_eff = exp(H) of the distribution of total feature activation mass; ψ = F_eff / N effective "
+               "features per neuron (ψ > 1 means superposition). 95 % bootstrap intervals over token blocks.")
+    st.plotly_chart(P.psi_figure(d), key="psi")
+    st.dataframe(df(P.entropy_rows(d)), hide_index=True)
+    st.plotly_chart(P.convergence_figure(d), key="conv")
+
+
+guard(page)
