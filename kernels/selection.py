@@ -68,7 +68,7 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
         rank *= 4
     else:
         return _to_csr(*topm_global_reference(acts_BF, m), n_rows)
-    cand_vals = flat[cand_idx]
+    cand_vals = flat.index_select(0, cand_idx)
     if cand_idx.numel() > m:
         chosen = torch.zeros_like(cand_vals, dtype=torch.bool)
         chosen[cand_vals.topk(m, sorted=False).indices] = True
@@ -100,15 +100,18 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     top = int(small_cap_F.max()) if n_cols else 0
     thresh_F = torch.full((n_cols,), torch.inf, dtype=acts_BF.dtype, device=acts_BF.device)
     if top > 0:
-        top_gmax_FT = gmax_GF.T.contiguous().topk(top, dim=1).values  # rows: a cheap per-row top-k
-        kth_F = top_gmax_FT.gather(1, (small_cap_F - 1).clamp_min(0).unsqueeze(1)).squeeze(1)
+        gmax_FG = gmax_GF.T.contiguous()  # per-row top-k is cheaper than along dim 0
+        if bool((small_cap_F == top).all()):  # uniform capacities: the top-th largest is the top-set's min
+            kth_F = gmax_FG.topk(top, dim=1, sorted=False).values.amin(1)
+        else:
+            kth_F = gmax_FG.topk(top, dim=1).values.gather(1, (small_cap_F - 1).clamp_min(0).unsqueeze(1)).squeeze(1)
         thresh_F = torch.where(small_cap_F > 0, kth_F.clamp_min(tiny), thresh_F)
     if bool(big_F.any()):
         big_idx = big_F.nonzero().squeeze(1)
         thresh_F[big_idx] = _exact_column_thresholds(acts_BF[:, big_idx], cap_F[big_idx]).clamp_min(tiny)
     flat = acts_BF.reshape(-1)
     cand_N = (acts_BF >= thresh_F).view(-1).nonzero().squeeze(1)  # row-major: ascending rows per column
-    keep_N = _within_column_rank(cand_N % n_cols, flat[cand_N], cap_F, n_cols)
+    keep_N = _within_column_rank(cand_N % n_cols, flat.index_select(0, cand_N), cap_F, n_cols)
     chosen_N = cand_N[keep_N]
     return _to_csr(chosen_N // n_cols, chosen_N % n_cols, n_rows)
 
@@ -129,10 +132,10 @@ def _within_column_rank(cols_N: Tensor, vals_N: Tensor, cap_F: Tensor, n_cols: i
     counts_F = torch.bincount(cols_N, minlength=n_cols)
     starts_F = torch.cumsum(counts_F, 0) - counts_F
     position_N = torch.arange(cols_N.numel(), device=cols_N.device)
-    sorted_cols = cols_N[order]
-    rank_sorted = position_N - starts_F[sorted_cols]
+    sorted_cols = cols_N.index_select(0, order)
+    rank_sorted = position_N - starts_F.index_select(0, sorted_cols)
     keep = torch.zeros_like(cols_N, dtype=torch.bool)
-    keep[order] = rank_sorted < cap_F[sorted_cols]
+    keep[order] = rank_sorted < cap_F.index_select(0, sorted_cols)
     return keep
 
 
@@ -145,7 +148,7 @@ def _column_value_order(cols_N: Tensor, vals_N: Tensor) -> Tensor:
         bits_N = vals_N.float().view(torch.int32).clamp_min(0).to(torch.int64)  # −0.0 → +0.0
         return torch.argsort(cols_N * 2**31 + (2**31 - 1 - bits_N), stable=True)
     order = torch.argsort(vals_N, descending=True, stable=True)
-    return order[torch.argsort(cols_N[order], stable=True)]
+    return order.index_select(0, torch.argsort(cols_N.index_select(0, order), stable=True))
 
 
 def threshold_select(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:

@@ -63,7 +63,7 @@ def _transposed_pattern(crow_B1: Tensor, cols_N: Tensor, n_features: int) -> _Tr
                                      output_size=cols_N.numel())
     crow_F1 = torch.zeros(n_features + 1, dtype=torch.int64, device=cols_N.device)
     torch.cumsum(torch.bincount(cols_N, minlength=n_features), 0, out=crow_F1[1:])
-    value = _Transposed(order_N, rows_N[order_N], crow_F1)
+    value = _Transposed(order_N, rows_N.index_select(0, order_N), crow_F1)
     _PATTERN_CACHE.insert(0, (crow_B1, cols_N, cols_N._version, n_features, value))
     del _PATTERN_CACHE[_CACHE_SIZE:]
     return value
@@ -73,7 +73,7 @@ def _transposed_product(crow_B1: Tensor, cols_N: Tensor, values_N: Tensor, dense
                         n_features: int) -> Tensor:
     """Sᵀ·dense → [F, D] for S = CSR(crow, cols, values) [B, F]."""
     t = _transposed_pattern(crow_B1, cols_N, n_features)
-    return _bag_sum(t.rows_N, dense_BD, t.crow_F1, values_N[t.order_N])
+    return _bag_sum(t.rows_N, dense_BD, t.crow_F1, values_N.index_select(0, t.order_N))
 
 
 class SelectedPreacts(torch.autograd.Function):

@@ -39,7 +39,7 @@ class MutualChoiceSAE(BaseSAE):
             crow_B1, cols_N = dispatch.threshold_select(acts_BF, self.theta.to(acts_BF.dtype))
         rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff(),
                                          output_size=cols_N.numel())
-        return Selection(crow_B1, cols_N, acts_BF.reshape(-1)[rows_N * acts_BF.shape[1] + cols_N])
+        return Selection(crow_B1, cols_N, acts_BF.reshape(-1).index_select(0, rows_N * acts_BF.shape[1] + cols_N))
 
     @torch.no_grad()
     def after_step(self, out: ForwardOutput, ema: float) -> None:
