@@ -125,8 +125,8 @@ def harvest(model: Any, hooks: list[str] | str, n_tokens: int, corpus: Corpus | 
     if writers and all(w.complete for w in writers.values()):
         start = n_shards
     memory: dict[str, list[dict[str, Tensor]]] = {h: [] for h in hooks}
-    bar = tqdm(total=n_contexts * context_len, initial=start * cps * context_len, unit="tok", unit_scale=True,
-               desc=f"harvest {len(hooks)} hook{'s' * (len(hooks) > 1)}", disable=not progress)
+    bar = tqdm(total=n_contexts * context_len, initial=min(start * cps, n_contexts) * context_len, unit="tok",
+               unit_scale=True, desc=f"harvest {len(hooks)} hook{'s' * (len(hooks) > 1)}", disable=not progress)
     stream = itertools.islice(iter_contexts(model.tokenizer, corpus, context_len, seed), start * cps, n_contexts)
     with Capture(model, hooks) as capture:
         for index in range(start, n_shards):
