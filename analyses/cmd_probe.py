@@ -1,6 +1,7 @@
 """`superscope probe entropy | function-tokens | toy-validation | scaling-toy`.
 
-Each writes `runs/<run>/probes/<name>.json` (atomically) when given `--run`, or the file `--out`.
+Each writes `runs/<run>/probes/<file>.json` (atomically) when given `--run` (superposition_entropy, function_tokens,
+toy-validation, scaling-toy: the names the report and dashboard read), or the file `--out`.
 entropy and function-tokens read a run's SAEs (`saes/<hook>/<arch>/`) and activations (`heldout/<hook>/`
 by default, else `activations/<hook>/`); the toy probes need no run.
 """
@@ -78,7 +79,7 @@ def _cmd_entropy(args: argparse.Namespace) -> None:
                                 max_tokens=args.max_tokens, label=f"{hook}/{arch}", seed=args.seed)
         results.append({"hook": hook, "architecture": arch, **ef.to_dict()})
         print(f"{hook}/{arch}: F_eff = {ef.f_eff:.1f}, ψ = {ef.psi:.2f} over {ef.n_tokens} tokens")
-    path = write_json_atomic(_output(args, "entropy"), {"probe": "entropy", "results": results})
+    path = write_json_atomic(_output(args, "superposition_entropy"), {"probe": "entropy", "results": results})
     print(f"wrote {path}")
 
 
@@ -118,7 +119,7 @@ def _cmd_function_tokens(args: argparse.Namespace) -> None:
     if model is not None:
         out["loss_split"] = _loss_split(model, activation_source(root, next(iter(graphs)), args.source),
                                         next(iter(graphs.values())).function_ids, args.loss_contexts)
-    path = write_json_atomic(_output(args, "function-tokens"), out)
+    path = write_json_atomic(_output(args, "function_tokens"), out)
     print(f"wrote {path}")
 
 

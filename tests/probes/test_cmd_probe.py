@@ -49,7 +49,7 @@ def run_dir(tmp_path: Path) -> Path:
 
 def test_entropy_on_a_run_writes_one_result_per_sae(run_dir: Path, capsys):
     _run(["probe", "entropy", "--run", str(run_dir), "--n-bootstrap", "20", "--batch-size", "64"])
-    data = json.loads((run_dir / "probes" / "entropy.json").read_text())
+    data = json.loads((run_dir / "probes" / "superposition_entropy.json").read_text())
     assert {(r["hook"], r["architecture"]) for r in data["results"]} == {(HOOK, "topk"), (HOOK, "batchtopk")}
     for r in data["results"]:
         assert 1 <= r["f_eff"] <= F and r["n_neurons"] == D and r["n_tokens"] == 12 * T
