@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from superscope.kernels import crow_uniform, dispatch
@@ -20,7 +21,8 @@ from .zipf import fit_zipf_exponent, zipf_profile
 def normalized_mse(x_BD: Tensor, x_hat_BD: Tensor) -> Tensor:
     """Σ‖x − x̂‖² / Σ‖x − x̄‖² (x̄ the batch mean)."""
     denom = (x_BD - x_BD.mean(0, keepdim=True)).pow(2).sum().clamp_min(1e-12)
-    return (x_BD - x_hat_BD).pow(2).sum() / denom
+    # one fused op forward and backward (vs sub/pow/sum and their backward): same values
+    return F.mse_loss(x_hat_BD, x_BD, reduction="sum") / denom
 
 
 def aux_reconstruction_loss(sae: BaseSAE, out: ForwardOutput, aux_mask_F: Tensor, k_aux: int) -> Tensor:
