@@ -7,13 +7,17 @@ exactly, up to ties at the threshold (tested).
 
 Global top-M (BatchTopK / Mutual Choice). A flat ``topk(M)`` over B·F values costs ~10× a per-row
 top-k on CPU. Instead: estimate a lower bound t of the M-th largest value from a fixed random sample,
-keep the candidates ≥ t (one vectorised compare), verify there are at least M of them — then the true
-top-M is among them — and select exactly among the candidates. If the estimate was too high (too few
-candidates) retry with a lower sample rank; the last resort is the exact flat rule.
+keep the candidates ≥ t, verify there are at least M of them — then the true top-M is among them — and
+select exactly among the candidates. If the estimate was too high (too few candidates) retry with a
+lower sample rank; the last resort is the exact flat rule. When the candidates are sparse (few per
+64-value block), the compare reads only the blocks whose maximum is ≥ t (``_at_least``).
 
 Per-column top-m_f (Feature Choice): group maxima give each column an exact lower bound of its m_f-th
-value; only the m_f groups above it are read again, and candidates are ranked within their column
-by one sort of the (few) candidates.
+value; candidates ≥ it are found by one compare pass, or, when few (group, column) blocks reach it,
+by reading only those blocks; they are ranked within their column by one sort.
+
+Reading a value again by index costs about ``_GATHER_COST`` values of a streamed pass; the block
+paths are taken when their re-read volume times that is below the matrix size.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from .selection_reference import topm_global_reference
 
 _SAMPLE_SIZE = 1 << 16
 _SAFETY = 1.5  # candidates ≈ SAFETY·M + slack: enough that the verification almost never fails
+_BLOCK = 64  # values per block of the flat matrix whose maximum decides whether it is read again
+_GATHER_COST = 4  # cost of re-reading a value by index, in values of a streamed pass (measured on CPU)
 
 
 def _to_csr(rows_N: Tensor, cols_N: Tensor, n_rows: int) -> tuple[Tensor, Tensor]:
@@ -53,17 +59,17 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
         return _to_csr(*torch.empty(2, 0, dtype=torch.long, device=flat.device), n_rows)
     if m * 4 >= numel or numel <= _SAMPLE_SIZE:
         return _to_csr(*topm_global_reference(acts_BF, m), n_rows)
-    sample = flat[_sample_indices(numel, _SAMPLE_SIZE, flat.device)]
+    sample = flat.index_select(0, _sample_indices(numel, _SAMPLE_SIZE, flat.device))
     expected = m * _SAMPLE_SIZE / numel
     rank = int(_SAFETY * expected + 4 * math.sqrt(expected) + 8)
     while rank < _SAMPLE_SIZE:
         t = sample.topk(rank, sorted=False).values.min()
         if t <= 0:  # fewer than m positives are likely: the candidates are all positives
-            keep = flat > 0
-        else:
-            keep = flat >= t
-        cand_idx = keep.nonzero().squeeze(1)
-        if cand_idx.numel() >= m or t <= 0:
+            cand_idx = (flat > 0).nonzero().squeeze(1)
+            break
+        sparse = rank / _SAMPLE_SIZE * _BLOCK * _GATHER_COST < 1  # ≈ (candidates · block · cost) / numel
+        cand_idx = _at_least(flat, t) if sparse else (flat >= t).nonzero().squeeze(1)
+        if cand_idx.numel() >= m:
             break
         rank *= 4
     else:
@@ -76,6 +82,19 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
     else:
         cand_idx = cand_idx[cand_vals > 0]
     return _to_csr(cand_idx // n_cols, cand_idx % n_cols, n_rows)
+
+
+def _at_least(flat: Tensor, t: Tensor) -> Tensor:
+    """Ascending indices of the entries ≥ t, reading again only the blocks whose maximum is ≥ t."""
+    n_blocks = flat.numel() // _BLOCK
+    blocks_KL = flat[: n_blocks * _BLOCK].view(n_blocks, _BLOCK)
+    hit_H = (blocks_KL.amax(1) >= t).nonzero().squeeze(1)
+    h_N, j_N = (blocks_KL.index_select(0, hit_H) >= t).nonzero(as_tuple=True)
+    idx_N = hit_H.index_select(0, h_N) * _BLOCK + j_N
+    if n_blocks * _BLOCK < flat.numel():
+        tail_N = (flat[n_blocks * _BLOCK :] >= t).nonzero().squeeze(1) + n_blocks * _BLOCK
+        idx_N = torch.cat([idx_N, tail_N])
+    return idx_N
 
 
 def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor]:
