@@ -78,7 +78,7 @@ class FeatureCard:
                         marker_color=["#1f77b4" if v < 0 else "#d62728" for _, v in logits], row=1, col=2)
             fig.update_yaxes(tickvals=list(range(len(logits))), ticktext=[repr(_visible(t)) for t, _ in logits],
                              row=1, col=2)
-        fig.update_layout(height=340, showlegend=False, margin=dict(l=40, r=10, t=40, b=40),
+        fig.update_layout(height=360, showlegend=False, margin={"l": 40, "r": 10, "t": 80, "b": 40},
                           title=f"{self.hook} / {self.architecture} — feature {self.feature}")
         return fig
 
@@ -87,8 +87,9 @@ class FeatureCard:
         if self.dead:
             return f"<p>feature {self.feature} never fired on the held-out tokens (dead).</p>"
         vmax = self.max_act or 1.0
-        parts = [f"<p class='fstats'>fires on {self.count} tokens (density {self.density:.2e}), "
-                 f"mean {self.mean_act:.3g}, max {self.max_act:.3g}</p>", "<div class='examples'>"]
+        stats = (f"<p class='fstats'>fires on {self.count} tokens (density {self.density:.2e}), "
+                 f"mean {self.mean_act:.3g}, max {self.max_act:.3g}</p>")
+        parts = [stats, "<div class='examples'>"]
         parts += [example_html(ex, vmax) for ex in self.top[:n_top]]
         parts.append("</div>")
         if bands:

@@ -26,11 +26,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from torch import Tensor
-
 from superscope.saes.atomic_io import read_json, write_json, write_safetensors
+from torch import Tensor
 
 FORMAT = "superscope.features"
 VERSION = 1

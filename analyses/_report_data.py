@@ -115,9 +115,10 @@ def load_run(root: str | Path) -> RunData:
             continue
         try:
             data = read_json(path, f"probe result {name}")
-            if not isinstance(data, dict):
-                raise ValueError(f"{path} does not hold a JSON object")
-            probes[name] = data
+            if isinstance(data, dict):
+                probes[name] = data
+            else:
+                errors[name] = f"{path} does not hold a JSON object"
         except (OSError, ValueError) as err:
             errors[name] = str(err)
     feats = sorted(((p.parent.parent.name, p.parent.name, p.parent)

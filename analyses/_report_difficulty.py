@@ -14,6 +14,7 @@ When the hook has no TopK SAE, the first architecture's per-token error is the d
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class L0Difficulty:
             rho = self.spearman.get(label)
             fig.add_scatter(x=list(self.bin_difficulty), y=ys, mode="lines+markers",
                             name=f"{label} (ρ = {rho:.2f})" if rho is not None else label,
-                            line=dict(color=ARCH_COLOR.get(arch), dash="dash" if "threshold" in label else "solid"))
+                            line={"color": ARCH_COLOR.get(arch), "dash": "dash" if "threshold" in label else "solid"})
         src = f"the {ARCH_LABEL.get(self.difficulty_from, self.difficulty_from)} SAE's error"
         fig.update_layout(title=f"Per-token L0 vs difficulty at {self.hook} ({self.n_tokens} held-out tokens; "
                                 f"difficulty = {src})", xaxis_title="token difficulty (per-token FVU share, decile means)",
@@ -107,7 +108,7 @@ def l0_vs_difficulty(run_root: str | Path, hook: str, max_tokens: int = 4096, ba
         l0 = l0[:n]
         l0_by_bin[label] = [float(l0[b].mean()) for b in bins]
         r = float(spearmanr(l0.numpy(), d.numpy()).statistic) if float(l0.std()) > 0 else float("nan")
-        rho[label] = None if r != r else r
+        rho[label] = None if math.isnan(r) else r
         fvu[label] = float(err[:n].mean())
     return L0Difficulty(hook, source, n, tuple(float(d[b].mean()) for b in bins), l0_by_bin, rho, fvu)
 

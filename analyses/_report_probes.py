@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ._report_data import ARCH_COLOR, ARCH_LABEL, arch_key, hook_layer
 
@@ -46,9 +45,9 @@ def psi_figure(d: dict) -> go.Figure:
         lo = [(p - (r.get("psi_ci") or [p, p])[0]) if p is not None else None for p, r in zip(psi, rs)]
         hi = [((r.get("psi_ci") or [p, p])[1] - p) if p is not None else None for p, r in zip(psi, rs)]
         fig.add_scatter(x=[hook_layer(r["hook"]) for r in rs], y=psi, mode="lines+markers", name=_label(arch),
-                        line=dict(color=ARCH_COLOR.get(arch)),
-                        error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo))
-    n = d.get("n_neurons")
+                        line={"color": ARCH_COLOR.get(arch)},
+                        error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo})
+    n = d.get("n_neurons") or next((r.get("n_neurons") for r in d.get("results", [])), None)
     fig.update_layout(title=f"Superposition ψ = F_eff / N per layer (N = {n} neurons)", xaxis_title="layer",
                       yaxis_title="ψ (effective features per neuron)", height=380)
     return fig
@@ -61,7 +60,7 @@ def convergence_figure(d: dict) -> go.Figure:
         if r.get("curve_tokens"):
             fig.add_scatter(x=r["curve_tokens"], y=r["curve_f_eff"], mode="lines+markers",
                             name=f"L{hook_layer(r['hook'])} {_label(r['architecture'])}",
-                            line=dict(color=ARCH_COLOR.get(r["architecture"])))
+                            line={"color": ARCH_COLOR.get(r["architecture"])})
     fig.update_layout(title="Convergence of F_eff with tokens seen", xaxis_title="tokens", xaxis_type="log",
                       yaxis_title="F_eff", height=360)
     return fig
@@ -71,7 +70,8 @@ def coverage_rows(ft: dict) -> list[dict]:
     """The coverage table (% of active features touched by the top-k tokens) with the paper's rows."""
     table = ft.get("coverage_table") or {}
     rows = [dict(r) for r in table.get("rows", [])]
-    rows += [{**r, "layer": f"{r.get('layer')} (paper)"} for r in table.get("paper", [])]
+    rows += [{**r, "layer": str(r.get("layer")) if "paper" in str(r.get("layer")) else f"{r.get('layer')} (paper)"}
+             for r in table.get("paper", [])]
     return rows
 
 
@@ -104,9 +104,9 @@ def degree_figure(ft: dict) -> go.Figure:
         fit = g.get("degree_fit")
         if fit and deg.size:
             fig.add_scatter(x=ranks, y=np.exp(fit["intercept"]) * ranks ** fit["slope"], mode="lines",
-                            name=f"L{hook_layer(hook)} fit slope {fit['slope']:.2f}", line=dict(dash="dot"))
-    fig.update_layout(title="Token degree vs frequency rank (function tokens are the high-degree head)",
-                      xaxis=dict(type="log", title="frequency rank"), yaxis=dict(type="log", title="distinct features"),
+                            name=f"L{hook_layer(hook)} fit slope {fit['slope']:.2f}", line={"dash": "dot"})
+    fig.update_layout(title="Token degree vs frequency rank",
+                      xaxis={"type": "log", "title": "frequency rank"}, yaxis={"type": "log", "title": "distinct features"},
                       height=380)
     return fig
 

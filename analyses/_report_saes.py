@@ -8,6 +8,7 @@ their learned thresholds ("threshold" mode, per token).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import plotly.graph_objects as go
@@ -50,7 +51,7 @@ def metrics_figure(data: RunData, hook: str) -> go.Figure:
                     marker_color=[ARCH_COLOR.get(e.arch, "#888") for e in entries],
                     text=[f"{y:.3g}" if not math.isnan(y) else "n/a" for y in ys], textposition="outside", row=1, col=c)
     fig.update_layout(title=f"SAE comparison at {hook} (held-out tokens)", height=360,
-                      margin=dict(t=70, b=40, l=40, r=20))
+                      margin={"t": 70, "b": 40, "l": 40, "r": 20})
     return fig
 
 
@@ -70,7 +71,7 @@ def l0_figure(data: RunData, hook: str) -> go.Figure:
                 continue
             fig.add_scatter(x=list(range(len(hist))), y=[h / total for h in hist], mode="lines",
                             name=ARCH_LABEL.get(e.arch, e.arch) + suffix,
-                            line=dict(color=ARCH_COLOR.get(e.arch), dash=dash))
+                            line={"color": ARCH_COLOR.get(e.arch), "dash": dash})
     fig.update_layout(title=f"Per-token L0 at {hook}: TopK is fixed at k, FC / MC allocate adaptively",
                       xaxis_title="active features on a token (L0)", yaxis_title="share of tokens", height=380)
     return fig
@@ -83,9 +84,9 @@ def density_figure(data: RunData, hook: str) -> go.Figure:
         edges, hist = e.eval.get("log_density_edges"), e.eval.get("log_density_hist")
         if not edges or not hist:
             continue
-        centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+        centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         fig.add_scatter(x=centers, y=hist, mode="lines+markers", name=ARCH_LABEL.get(e.arch, e.arch),
-                        line=dict(color=ARCH_COLOR.get(e.arch)))
+                        line={"color": ARCH_COLOR.get(e.arch)})
     fig.update_layout(title=f"Feature firing density at {hook}", xaxis_title="log10 firing frequency",
                       yaxis_title="features", height=340)
     return fig
@@ -98,7 +99,7 @@ def training_figure(data: RunData, hook: str) -> go.Figure:
         log = [r for r in e.train_log if "tokens" in r and "fvu" in r]
         if log:
             fig.add_scatter(x=[r["tokens"] for r in log], y=[r["fvu"] for r in log], mode="lines+markers",
-                            name=ARCH_LABEL.get(e.arch, e.arch), line=dict(color=ARCH_COLOR.get(e.arch)))
+                            name=ARCH_LABEL.get(e.arch, e.arch), line={"color": ARCH_COLOR.get(e.arch)})
     fig.update_layout(title=f"Training FVU at {hook}", xaxis_title="training tokens", yaxis_title="FVU",
                       height=320)
     return fig
@@ -114,7 +115,7 @@ def sweep_figure(data: RunData) -> go.Figure:
         for col, key, scale in ((1, "fvu", 1), (2, "dead_frac", 100)):
             fig.add_scatter(x=[p[0] for p in pts], y=[scale * _num(p[1].get(key)) for p in pts], mode="lines+markers",
                             name=ARCH_LABEL.get(arch, arch), legendgroup=arch, showlegend=col == 1,
-                            line=dict(color=ARCH_COLOR.get(arch)), row=1, col=col)
+                            line={"color": ARCH_COLOR.get(arch)}, row=1, col=col)
     fig.update_xaxes(title_text="layer")
     fig.update_layout(height=340, title="Layer sweep")
     return fig

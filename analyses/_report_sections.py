@@ -94,7 +94,9 @@ def add_function_tokens(page: Page, data: RunData, cfg) -> None:
         return
     s.parts.append(caption(f"Token–feature graph of the {ARCH_LABEL.get(ft.get('architecture'), '')} SAEs on held-out "
                            "tokens (Zhang, Lin, Li 2025): a few frequent function tokens activate most features."))
-    s.parts += ["<h3>Coverage of active features by the top-k tokens (%)</h3>", table(P.coverage_rows(ft)),
+    rows = P.coverage_rows(ft)
+    s.parts += ["<h3>Coverage of active features by the top-k tokens (%)</h3>",
+                table(rows) if rows else caption("(no coverage table in the result: fewer than 10 tokens were ranked)"),
                 page.figure(P.coverage_figure(ft)), page.figure(P.degree_figure(ft)),
                 "<h3>Feature shares by token type</h3>", table(P.shares_rows(ft))]
     if ft.get("loss_split"):

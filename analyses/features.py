@@ -25,17 +25,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from superscope.saes import load_sae
 from torch import Tensor
 from tqdm.auto import tqdm
-
-from superscope.saes import load_sae
 
 from ._features_io import FeatureData, write_feature_folder
 from ._features_static import decoder_neighbours, logit_effects, unembedding
 from ._features_stream import FeatureAccumulator, context_batches, window_index
 from .run_folder import RunFolder
 
-__all__ = ["FeatureDataConfig", "FeatureData", "write_feature_data", "feature_data_for_hook", "load_feature_data"]
+__all__ = ["FeatureData", "FeatureDataConfig", "feature_data_for_hook", "load_feature_data", "write_feature_data"]
 
 
 @dataclass
@@ -187,7 +186,7 @@ def write_feature_data(run: RunFolder | str | Path, model: Any, hooks: list[str]
             write_feature_folder(run.features(hook, arch), arrays, index, strings)
             written.append(f"{hook}/{arch}")
             n_features += index["d_sae"]
-        n_tokens += min(source.n_tokens, (cfg or FeatureDataConfig()).max_tokens or source.n_tokens)
+        n_tokens += index["n_tokens"]
     seconds = time.perf_counter() - t0
     return {"feature_folders": written, "features": n_features, "heldout_tokens": n_tokens,
             "seconds": round(seconds, 2), "features_per_s": round(n_features / seconds, 1),

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from superscope.activations import load_activations, load_model
 from superscope.activations.shards import ShardWriter
 from superscope.analyses.features import FeatureDataConfig, write_feature_data
@@ -57,7 +56,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20k tokens (under a minute)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--no-model", action="store_true", help="skip logit effects (no model load)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     src_run = Path(args.run)
     hook = args.hook or json.loads((src_run / "run.json").read_text())["main_hook"]
     n_tokens = 20_000 if args.quick else args.tokens

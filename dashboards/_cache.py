@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-
 from superscope.analyses._features_io import FeatureData
 from superscope.analyses._report_data import RunData, load_run
 

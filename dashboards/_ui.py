@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-
 from superscope.analyses._report_data import ARCH_LABEL, RunData
 
 from . import _cache
@@ -31,8 +30,9 @@ def guard(page: Callable[[], None]) -> None:
     """Run a page; any error reading the run becomes one st.error line (details in the server log)."""
     try:
         page()
-    except Exception as err:  # noqa: BLE001 — st.stop / st.rerun are BaseExceptions and pass through
-        log.warning("dashboard page failed: %s", err, exc_info=True)
+    except Exception as err:
+        log.warning("dashboard page failed: %s", err)
+        log.debug("details", exc_info=True)
         st.error(f"Cannot show this page: {err}")
 
 

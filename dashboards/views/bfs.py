@@ -9,7 +9,6 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
-
 from superscope.analyses import _report_probes as P
 from superscope.dashboards._ui import df, guard, run_and_data
 
@@ -61,7 +60,7 @@ def _checkpoint_panel(root: Path) -> None:
         fig = go.Figure()
         fig.add_scatter(x=[r["epoch"] for r in log], y=[r["loss"] for r in log], name="train loss")
         fig.add_scatter(x=[r["epoch"] for r in log], y=[r["valid_acc"] for r in log], name="valid accuracy", yaxis="y2")
-        fig.update_layout(title="Training", xaxis_title="epoch", yaxis2=dict(overlaying="y", side="right"), height=300)
+        fig.update_layout(title="Training", xaxis_title="epoch", yaxis2={"overlaying": "y", "side": "right"}, height=300)
         st.plotly_chart(fig, key="bfs_train")
     if meta.get("method") == "coconut":
         n = st.select_slider("fresh problems to probe", options=[20, 50, 100, 200], value=50)

@@ -4,7 +4,6 @@ L0 distributions, per-token L0 against token difficulty (adaptive allocation), d
 from __future__ import annotations
 
 import streamlit as st
-
 from superscope.analyses import _report_saes as S
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import arch_label, df, guard, run_and_data
@@ -16,7 +15,7 @@ def page() -> None:
     if not data.hooks:
         st.warning("This run has no SAEs yet (saes/ is empty).")
         return
-    hook = st.selectbox("Hook", data.hooks, index=data.hooks.index(data.main_hook))
+    hook = st.selectbox("Hook", data.hooks, index=data.hooks.index(data.main_hook), key="compare_hook")
     entries = data.at(hook)
     st.dataframe(df(S.comparison_rows(data, hook)), hide_index=True)
     cols = st.columns(len(entries))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import streamlit as st
-
 from superscope.analyses._features_card import example_html
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, guard, run_and_data
@@ -62,13 +61,14 @@ def _card(fd, f: int) -> None:
             st.markdown("**Suppresses** " + " ".join(f"`{t!r}`" for t, _ in card.bottom_logits))
         if card.neighbours:
             st.markdown("**Nearest features** (decoder cosine)")
-            cols = st.columns(5)
+            cols = st.columns(3)
             for i, (n, cos) in enumerate(card.neighbours):
-                cols[i % 5].button(f"{n} · {cos:.2f}", key=f"nbr_{f}_{n}", on_click=_goto, args=(n,))
+                cols[i % 3].button(f"{n} ({cos:.2f})", key=f"nbr_{f}_{n}", on_click=_goto, args=(n,),
+                                   width="stretch")
 
 
 def page() -> None:
-    root, data = run_and_data()
+    _, data = run_and_data()
     st.title("Feature browser")
     if not data.feature_folders:
         st.warning("No feature data in this run (features/ is empty). The pipeline's `features` step writes it; "

@@ -7,7 +7,6 @@ import html
 
 import plotly.graph_objects as go
 import streamlit as st
-
 from superscope.dashboards import _cache
 from superscope.dashboards._queries import prompt_features
 from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, df, guard, run_and_data
@@ -52,7 +51,7 @@ def page() -> None:
         fig.update_layout(title="Strongest features of the prompt, per token", height=420,
                           xaxis_title="token", yaxis_title="feature")
         st.plotly_chart(fig, key="heat")
-    i = st.selectbox("Token", list(range(len(toks))), format_func=lambda i: f"{i}: {toks[i]!r}")
+    i = st.selectbox("Token", list(range(len(toks))), format_func=lambda i: f"{i}: {toks[i]!r}", key="live_token")
     rows = [{"feature": f, "activation": v} for f, v in zip(out["top_features"][i], out["top_values"][i]) if v > 0]
     folder = root / "features" / hook / arch
     if rows and (folder / "index.json").exists():

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import streamlit as st
-
 from superscope.analyses import _report_probes as P
 from superscope.dashboards._ui import df, guard, run_and_data
 
 
 def page() -> None:
-    root, data = run_and_data()
+    _, data = run_and_data()
     st.title("Superposition")
     d = data.probes.get("superposition_entropy")
     if d is None:

@@ -7,13 +7,21 @@ import json
 
 import pytest
 import torch
-
 from superscope.analyses._features_io import FeatureData
 from superscope.analyses._features_static import decoder_neighbours, logit_effects
-from superscope.analyses._features_stream import context_batches, quantile_bands, window_index
+from superscope.analyses._features_stream import (
+    context_batches,
+    quantile_bands,
+    window_index,
+)
 from superscope.analyses._features_topk import TopSlots, segment_topk
-from superscope.analyses.features import FeatureDataConfig, feature_data_for_hook, write_feature_data
+from superscope.analyses.features import (
+    FeatureDataConfig,
+    feature_data_for_hook,
+    write_feature_data,
+)
 from superscope.analyses.run_folder import RunFolder
+
 from tests.fixtures.tiny_run import ARCHS, HOOKS, K, copy_run, fake_model, tiny_run
 
 

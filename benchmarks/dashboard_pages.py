@@ -1,0 +1,84 @@
+"""Dashboard page-load times in headless Chromium: first load (cold caches) and later loads.
+
+A page counts as loaded when its title heading is shown, Streamlit has stopped running the script and
+the page's plotly charts are drawn. "reload" opens the page's URL afresh (a new browser session, the
+whole frontend loads again); "nav" clicks the page in the sidebar of the running app. Needs Debian's chromium and the playwright Python package.
+
+    python benchmarks/dashboard_pages.py --runs-root runs --run default --json out.json
+    python benchmarks/dashboard_pages.py --runs-root runs --run default --quick    # one warm load per page
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from superscope.dashboards._browser import (
+    browser_missing,
+    chromium,
+    serve,
+    wait_rendered,
+)
+
+PAGES = {"overview": (None, "Overview", 1), "features": ("Feature browser", "Feature browser", 1),
+         "compare": ("SAE comparison", "SAE comparison", 4), "live": ("Live prompt", "Live prompt", 0),
+         "superposition": ("Superposition", "Superposition", 2),
+         "function_tokens": ("Function tokens", "Function tokens", 2), "bfs": ("BFS thoughts", "BFS thoughts", 0)}
+
+
+def load(page, url: str | None, title: str, charts: int, link: str | None = None) -> float:
+    """Seconds until the page is drawn: after a full reload of ``url`` (a new session), or after a
+    click on the sidebar ``link`` (navigation inside the running app)."""
+    t0 = time.perf_counter()
+    if link is None:
+        page.goto(url)
+    else:
+        page.locator('[data-testid="stSidebarNavLink"]', has_text=link).first.click()
+    wait_rendered(page, title, timeout_ms=600_000)
+    if charts:
+        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+                               timeout=600_000)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs-root", required=True)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--repeats", type=int, default=3, help="warm loads per page")
+    parser.add_argument("--quick", action="store_true", help="one warm load per page")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    reason = browser_missing()
+    if reason:
+        raise SystemExit(f"cannot run: {reason}")
+    repeats = 1 if args.quick else args.repeats
+    rows = []
+    with serve(Path(args.runs_root), args.run) as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        for name, (title, _, charts) in PAGES.items():
+            title = title or f"Run {args.run}"
+            target = f"{url}/{name}?run={args.run}"
+            first = load(page, target, title, charts)
+            warm = [load(page, target, title, charts) for _ in range(repeats)]
+            rows.append({"page": name, "first_s": first, "reload_median_s": statistics.median(warm),
+                         "reload_max_s": max(warm)})
+        nav: dict[str, list[float]] = {name: [] for name in PAGES}
+        for _ in range(repeats):  # the same pages again, reached through the sidebar (caches warm)
+            for name, (title, link, charts) in PAGES.items():
+                nav[name].append(load(page, None, title or f"Run {args.run}", charts, link=link))
+        for r in rows:
+            r["navigate_median_s"], r["navigate_max_s"] = statistics.median(nav[r["page"]]), max(nav[r["page"]])
+    print(f"{'page':<17}{'first s':>9}{'reload med':>12}{'reload max':>12}{'nav med':>10}{'nav max':>10}{'nav/first':>11}")
+    for r in rows:
+        print(f"{r['page']:<17}{r['first_s']:>9.2f}{r['reload_median_s']:>12.2f}{r['reload_max_s']:>12.2f}"
+              f"{r['navigate_median_s']:>10.2f}{r['navigate_max_s']:>10.2f}{r['navigate_median_s'] / r['first_s']:>11.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"run": args.run, "pages": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

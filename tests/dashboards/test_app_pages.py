@@ -1,0 +1,164 @@
+"""Every dashboard page through Streamlit's AppTest against the tiny run; interactions; and what a
+missing, partial, corrupt or out-of-root run shows (an st.error line, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.dashboards.conftest import open_page, problems
+from tests.fixtures.tiny_run import HOOKS, copy_run
+
+PAGES = {"overview": "Run tiny", "features": "Feature browser", "compare": "SAE comparison",
+         "superposition": "Superposition", "function_tokens": "Function tokens", "bfs": "BFS thoughts",
+         "live": "Live prompt"}
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders(runs_env, page):
+    at = open_page(page)
+    assert problems(at) == []
+    assert [t.value for t in at.title] == [PAGES[page]]
+    charts = len(at.get("plotly_chart"))
+    assert charts >= {"overview": 1, "features": 1, "compare": 5, "superposition": 2, "function_tokens": 2,
+                      "bfs": 3, "live": 0}[page]
+
+
+def test_overview_headline(runs_env):
+    at = open_page("overview")
+    table = at.dataframe[1].value
+    assert list(table["architecture"]) == ["TopK", "Feature Choice", "Mutual Choice"]
+    assert table["CE recovered"].notna().all()
+    assert at.sidebar.selectbox[0].value == "tiny"
+
+
+def test_feature_browser_filter_select_and_neighbours(runs_env):
+    at = open_page("features")
+    count_line = next(m.value for m in at.markdown if "features match" in m.value)
+    at.text_input[0].input(" and").run()
+    filtered = next(m.value for m in at.markdown if "features match" in m.value)
+    assert filtered != count_line
+    table = at.dataframe[0].value
+    assert len(table) and (table["top_logit"].str.contains(" and") | table["top_token"].str.contains(" and")).all()
+    at.number_input(key="feature_input").set_value(int(table["feature"].iloc[0])).run()
+    assert problems(at) == []
+    assert any(s.value == f"Feature {int(table['feature'].iloc[0])}" for s in at.subheader)
+    html = " ".join(h.proto.body for h in at.get("html"))
+    assert "class='tok'" in html and "outline" in html  # highlighted tokens, the firing one boxed
+    neighbour = next(b for b in at.button if b.key and b.key.startswith("nbr_"))
+    target = int(neighbour.key.split("_")[2])
+    neighbour.click().run()
+    assert at.number_input(key="feature_input").value == target
+    assert any(s.value == f"Feature {target}" for s in at.subheader)
+
+
+def test_compare_difficulty_and_hook_switch(runs_env):
+    at = open_page("compare")
+    frames = [f.value for f in at.dataframe]
+    assert any("Spearman ρ(L0, difficulty)" in f.columns for f in frames)
+    at.selectbox(key="compare_hook").select(HOOKS[0]).run()
+    assert problems(at) == []
+    assert any(m.value.startswith("#### TopK") for m in at.markdown)
+
+
+def test_function_token_feature_set(runs_env):
+    at = open_page("function_tokens")
+    line = next(m.value for m in at.markdown if "distinct features" in m.value)
+    assert "occurs" in line
+    assert len(at.dataframe[-1].value) > 0
+
+
+def test_bfs_page_shows_probe_result(runs_env):
+    at = open_page("bfs")
+    assert any("Ordered" in m.value for m in at.markdown)
+    assert any(set(f.value.columns) >= {"step", "group"} for f in at.dataframe)
+
+
+def test_empty_runs_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
+    at = open_page("overview")
+    assert not at.exception
+    assert any("no runs in" in e.value for e in at.error)
+
+
+def test_run_outside_the_root_is_refused(runs_env, monkeypatch):
+    for outside in ("../../etc", "/etc", ".."):
+        monkeypatch.setenv("SUPERSCOPE_RUN", outside)
+        at = open_page("features")
+        assert not at.exception
+        assert any("refused" in e.value for e in at.error), outside
+
+
+def test_query_param_outside_the_root_is_refused(runs_env):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboards.conftest import APP
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["run"] = "../outside"
+    at.run()
+    assert not at.exception and any("refused" in e.value for e in at.error)
+
+
+def test_corrupt_and_partial_runs_show_messages(tiny_root, tmp_path, monkeypatch):
+    corrupt = copy_run(tiny_root, tmp_path, "corrupt")
+    (corrupt / "run.json").write_text("{ truncated")
+    partial = copy_run(tiny_root, tmp_path, "partial")
+    shutil.rmtree(partial / "features")
+    shutil.rmtree(partial / "heldout")
+    for p in (partial / "probes").iterdir():
+        p.unlink()
+    (partial / "saes" / HOOKS[1] / "topk" / "metrics.json").write_text("not json")
+    monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
+    monkeypatch.setenv("SUPERSCOPE_RUN", "corrupt")
+    for page in ("overview", "features", "compare", "superposition"):
+        at = open_page(page)
+        assert not at.exception
+        assert any("not valid JSON" in e.value for e in at.error), page
+    monkeypatch.setenv("SUPERSCOPE_RUN", "partial")
+    for page in PAGES:
+        if page == "live":
+            continue
+        at = open_page(page)
+        assert not at.exception, (page, [e.message for e in at.exception])
+        assert not at.error, (page, [e.value for e in at.error])
+        shown = " ".join([w.value for w in at.warning] + [i.value for i in at.info] + [m.value for m in at.markdown]
+                         + [x.label for x in at.expander])
+        assert any(s in shown for s in ("No feature data", "No superposition", "No function-token", "no probes/bfs.json",
+                                        "missing or unreadable", "Needs held-out", "heldout")), page
+    (tmp_path / "notarun").mkdir()
+    monkeypatch.setenv("SUPERSCOPE_RUN", "notarun")
+    at = open_page("overview")
+    assert not at.exception and any("not a superscope run folder" in e.value for e in at.error)
+    json.loads((tiny_root / "run.json").read_text())  # the shared run was not touched
+
+
+@pytest.mark.slow
+def test_live_prompt_with_the_real_model(tmp_path, monkeypatch):
+    """Type a prompt and encode it with the embedded SmolLM2 through a 576-wide SAE (model load ~30 s)."""
+    pytest.importorskip("transformer_lens")
+    from superscope.activations.models import ModelNotAvailableError, embedded_gguf_path
+    from superscope.analyses.run_folder import RunFolder
+    from superscope.saes import SAEConfig, create_sae, save_sae
+    try:
+        embedded_gguf_path()
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+    hook = "blocks.3.hook_resid_post"
+    run = RunFolder(tmp_path / "live")
+    run.root.mkdir()
+    run.write({"name": "live", "main_hook": hook, "hooks": [hook], "archs": ["topk"]})
+    save_sae(create_sae(SAEConfig(architecture="topk", d_in=576, d_sae=128, k=8, input_scale=0.2, hook_name=hook)),
+             run.sae(hook, "topk"))
+    monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
+    at = open_page("live", timeout=300)
+    assert any("Type a prompt" in i.value for i in at.info)
+    at.text_area[0].input("The cat sat on the mat.")
+    next(b for b in at.button if "Encode" in b.label).click().run()
+    assert problems(at) == []
+    html = " ".join(h.proto.body for h in at.get("html"))
+    assert "active features per token" in html and " cat" in html
+    assert any("Features on token" in m.value for m in at.markdown)
+    at.selectbox(key="live_token").select_index(2).run()
+    assert any("Features on token 2" in m.value for m in at.markdown)

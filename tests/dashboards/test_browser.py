@@ -1,0 +1,110 @@
+"""The dashboard and the report in a real browser: headless Chromium (Debian's package) driven by
+Playwright against `streamlit run` on localhost. Every page is opened, its content checked and a
+screenshot saved to artifacts/screenshots/; the report is opened from disk with the network blocked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from superscope.dashboards._browser import (
+    browser_missing,
+    chromium,
+    serve,
+    wait_rendered,
+)
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# url path → (title, texts that must appear, least number of plotly charts)
+PAGES = {
+    "overview": ("Run tiny", ["Headline: TopK vs Feature Choice vs Mutual Choice", "Steps"], 1),
+    "features": ("Feature browser", ["Top activations", "Quantile bands", "features match", "Nearest features"], 1),
+    "compare": ("SAE comparison", ["Per-token L0", "Mutual Choice"], 4),
+    "live": ("Live prompt", ["Type a prompt"], 0),
+    "superposition": ("Superposition", ["effective features per neuron"], 2),
+    "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
+    "bfs": ("BFS thoughts", ["Ordered optimal > frontier", "Checkpoints"], 3),
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server(tiny_root):
+    with serve(tiny_root.parent, tiny_root.name) as url:
+        yield url
+
+
+def _problems(page) -> list[str]:
+    return [e.inner_text() for e in page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all()]
+
+
+def test_every_page_in_chromium(browser, server, tiny_root):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2600})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for path, (title, texts, charts) in PAGES.items():
+        page.goto(f"{server}/{path}?run={tiny_root.name}")
+        wait_rendered(page, title)
+        for text in texts:
+            page.get_by_text(text, exact=False).first.wait_for(timeout=60_000)
+        if charts:
+            page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
+                                   timeout=60_000)
+        assert _problems(page) == [], path
+        if path == "features":
+            assert page.locator("span.tok").count() > 20  # highlighted example tokens
+        page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+    assert errors == []
+
+
+def test_feature_search_in_chromium(browser, server, tiny_root):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{server}/features?run={tiny_root.name}")
+    wait_rendered(page, "Feature browser")
+    before = page.get_by_text("features match").first.inner_text()
+    box = page.get_by_label("token contains")
+    box.fill(" and")
+    box.press("Enter")
+    page.wait_for_function("(b) => { const e = [...document.querySelectorAll('p')].find(p => p.innerText.includes('features match'));"
+                           " return e && e.innerText !== b; }", arg=before, timeout=60_000)
+    assert _problems(page) == []
+
+
+def test_refused_run_in_chromium(browser, server):
+    page = browser.new_page()
+    page.goto(f"{server}/overview?run=..%2F..%2Fetc")
+    page.get_by_text("refused", exact=False).first.wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_report_offline_in_chromium(browser, tiny_root, tmp_path):
+    from superscope.analyses.report import SECTIONS, ReportConfig, build_report
+    html, built = build_report(tiny_root, ReportConfig(difficulty_tokens=256, n_feature_cards=3))
+    report = tmp_path / "report.html"
+    report.write_text(html, encoding="utf-8")
+    context = browser.new_context(offline=True, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report.as_uri())
+    page.wait_for_function(f"() => window.Plotly && document.querySelectorAll('.js-plotly-plot .main-svg').length"
+                           f" >= {built.n_figures}", timeout=60_000)
+    for key, title, _ in SECTIONS:
+        assert page.locator(f"section#{key} h2").inner_text() == title
+    assert page.locator(".js-plotly-plot").count() == built.n_figures
+    assert requests == [] and errors == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+    context.close()
