@@ -101,9 +101,10 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     """Feature Choice: CSR of each column's capacity_F[f] largest positive activations.
 
     Rows are cut into G groups; the m_f-th largest *group maximum* t_f of column f is a lower bound of
-    the column's m_f-th largest value (m_f distinct groups hold an element ≥ t_f). One compare pass
-    acts ≥ t_f yields the candidates (≈ M, already in row-major order) and one sort ranks them within
-    their column. Columns with capacity > G use their exact m_f-th value as t_f.
+    the column's m_f-th largest value (m_f distinct groups hold an element ≥ t_f), and every entry
+    ≥ t_f lies in a (group, column) block whose maximum is ≥ t_f. The candidates (≈ M) come from one
+    compare pass acts ≥ t_f, or, when few blocks reach t_f, from reading only those blocks; one sort
+    ranks them within their column. Columns with capacity > G use their exact m_f-th value as t_f.
     """
     n_rows, n_cols = acts_BF.shape
     cap_F = capacity_F.to(device=acts_BF.device, dtype=torch.long).clamp(0, n_rows)
@@ -119,20 +120,50 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     top = int(small_cap_F.max()) if n_cols else 0
     thresh_F = torch.full((n_cols,), torch.inf, dtype=acts_BF.dtype, device=acts_BF.device)
     if top > 0:
-        gmax_FG = gmax_GF.T.contiguous()  # per-row top-k is cheaper than along dim 0
-        if bool((small_cap_F == top).all()):  # uniform capacities: the top-th largest is the top-set's min
-            kth_F = gmax_FG.topk(top, dim=1, sorted=False).values.amin(1)
-        else:
-            kth_F = gmax_FG.topk(top, dim=1).values.gather(1, (small_cap_F - 1).clamp_min(0).unsqueeze(1)).squeeze(1)
+        kth_F = _kth_largest_per_column(gmax_GF, small_cap_F, top)
         thresh_F = torch.where(small_cap_F > 0, kth_F.clamp_min(tiny), thresh_F)
     if bool(big_F.any()):
         big_idx = big_F.nonzero().squeeze(1)
         thresh_F[big_idx] = _exact_column_thresholds(acts_BF[:, big_idx], cap_F[big_idx]).clamp_min(tiny)
+    if n_full * group == n_rows:
+        g_P, f_P = (gmax_GF >= thresh_F).nonzero(as_tuple=True)
+        if g_P.numel() * group * _GATHER_COST < acts_BF.numel():
+            return _per_column_from_blocks(acts_BF, group, g_P, f_P, thresh_F, cap_F)
     flat = acts_BF.reshape(-1)
     cand_N = (acts_BF >= thresh_F).view(-1).nonzero().squeeze(1)  # row-major: ascending rows per column
     keep_N = _within_column_rank(cand_N % n_cols, flat.index_select(0, cand_N), cap_F, n_cols)
     chosen_N = cand_N[keep_N]
     return _to_csr(chosen_N // n_cols, chosen_N % n_cols, n_rows)
+
+
+def _per_column_from_blocks(acts_BF: Tensor, group: int, g_P: Tensor, f_P: Tensor, thresh_F: Tensor,
+                            cap_F: Tensor) -> tuple[Tensor, Tensor]:
+    """``topm_per_column`` reading only the (group g_P, column f_P) blocks of ``group`` rows.
+    Candidates are ordered by column block then row, so ranks break ties by row as the full pass does."""
+    n_rows, n_cols = acts_BF.shape
+    vals_PJ = acts_BF.view(n_rows // group, group, n_cols)[g_P, :, f_P]
+    p_N, j_N = (vals_PJ >= thresh_F.index_select(0, f_P).unsqueeze(1)).nonzero(as_tuple=True)
+    rows_N = g_P.index_select(0, p_N) * group + j_N
+    cols_N = f_P.index_select(0, p_N)
+    keep_N = _within_column_rank(cols_N, vals_PJ[p_N, j_N], cap_F, n_cols)
+    linear_N = (rows_N[keep_N] * n_cols + cols_N[keep_N]).sort().values  # CSR: row-major order
+    return _to_csr(linear_N // n_cols, linear_N % n_cols, n_rows)
+
+
+def _kth_largest_per_column(x_GF: Tensor, k_F: Tensor, top: int) -> Tensor:
+    """The k_F[f]-th largest value of each column (k_F ≤ top; any value where k_F = 0)."""
+    if top <= 4:  # a few max passes along dim 0, removing the maximum each time (ties counted)
+        work_GF, kth_F = x_GF.clone(), x_GF.new_zeros(x_GF.shape[1])
+        for i in range(1, top + 1):
+            v_F, idx_F = work_GF.max(0)
+            kth_F = torch.where(k_F == i, v_F, kth_F)
+            if i < top:
+                work_GF.scatter_(0, idx_F.unsqueeze(0), -torch.inf)
+        return kth_F
+    x_FG = x_GF.T.contiguous()  # per-row top-k is cheaper than along dim 0
+    if bool((k_F == top).all()):  # uniform: the top-th largest is the top-set's minimum
+        return x_FG.topk(top, dim=1, sorted=False).values.amin(1)
+    return x_FG.topk(top, dim=1).values.gather(1, (k_F - 1).clamp_min(0).unsqueeze(1)).squeeze(1)
 
 
 def _exact_column_thresholds(acts_BF: Tensor, cap_F: Tensor) -> Tensor:
