@@ -67,6 +67,8 @@ class FeatureDataConfig:
     """Use at most this many held-out tokens (whole contexts); None = all."""
     seed: int = 0
     """Seed of the uniform example sample."""
+    threads: int | None = None
+    """torch CPU threads during the pass (None: keep torch's setting; 1 is fastest on a busy machine)."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -169,25 +171,39 @@ def write_feature_data(run: RunFolder | str | Path, model: Any, hooks: list[str]
     """Feature data for every SAE (or those in ``archs``) at ``hooks`` (default: every hook with SAEs),
     written to ``features/<hook>/<arch>/``. Returns a summary with features/s and tokens/s."""
     run = run if isinstance(run, RunFolder) else RunFolder(Path(run))
-    from superscope.activations import load_activations
-
-    found = run.sae_folders()
-    hooks = hooks or sorted({h for h, _, _ in found})
+    hooks = hooks or sorted({h for h, _, _ in run.sae_folders()})
     if not hooks:
         raise FileNotFoundError(f"no SAEs in {run.root / 'saes'}: train some first (superscope run)")
     t0, n_features, n_tokens, written = time.perf_counter(), 0, 0, []
-    for hook in hooks:
-        folders = {a: f for h, a, f in found if h == hook and (archs is None or a in archs)}
-        if not folders:
-            raise FileNotFoundError(f"no SAEs at {hook} in {run.root / 'saes'}")
-        source = load_activations(run.heldout(hook))
-        saes = {a: load_sae(f) for a, f in folders.items()}
-        for arch, (arrays, index, strings) in feature_data_for_hook(source, saes, model, cfg).items():
-            write_feature_folder(run.features(hook, arch), arrays, index, strings)
-            written.append(f"{hook}/{arch}")
-            n_features += index["d_sae"]
-        n_tokens += index["n_tokens"]
+    threads = torch.get_num_threads()
+    if cfg is not None and cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        for hook in hooks:
+            for arch, index in _write_hook(run, hook, archs, model, cfg):
+                written.append(f"{hook}/{arch}")
+                n_features += index["d_sae"]
+            n_tokens += index["n_tokens"]
+    finally:
+        torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
     return {"feature_folders": written, "features": n_features, "heldout_tokens": n_tokens,
             "seconds": round(seconds, 2), "features_per_s": round(n_features / seconds, 1),
             "tokens_per_s": round(n_tokens / seconds, 1)}
+
+
+def _write_hook(run: RunFolder, hook: str, archs: list[str] | None, model: Any,
+                cfg: FeatureDataConfig | None) -> list[tuple[str, dict]]:
+    """One pass over ``hook``'s held-out tokens for its SAEs; writes their folders; [(arch, index)]."""
+    from superscope.activations import load_activations
+
+    folders = {a: f for h, a, f in run.sae_folders() if h == hook and (archs is None or a in archs)}
+    if not folders:
+        raise FileNotFoundError(f"no SAEs at {hook} in {run.root / 'saes'}")
+    source = load_activations(run.heldout(hook))
+    saes = {a: load_sae(f) for a, f in folders.items()}
+    out = []
+    for arch, (arrays, index, strings) in feature_data_for_hook(source, saes, model, cfg).items():
+        write_feature_folder(run.features(hook, arch), arrays, index, strings)
+        out.append((arch, index))
+    return out

@@ -30,25 +30,36 @@ class Settings:
 
 
 def command_line(argv: list[str] | None = None) -> Settings:
-    """``--runs-root`` / ``--run`` from the script arguments (after ``--``), else the environment."""
+    """``--runs-root DIR`` / ``--run RUN`` (or a bare run folder, ``-- runs/<run>``) from the script
+    arguments, else the environment. Other arguments (e.g. pytest's, under AppTest) are ignored."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--runs-root", default=None)
     parser.add_argument("--run", default=None)
-    known = [a for a in argv if a.split("=")[0] in ("--runs-root", "--run")]
-    args, _ = parser.parse_known_args(_with_values(argv, known))
-    root = args.runs_root or os.environ.get(ENV_ROOT) or "runs"
-    return Settings(Path(root).expanduser(), args.run or os.environ.get(ENV_RUN) or None)
+    args, rest = parser.parse_known_args(_ours(argv))
+    root, run = args.runs_root, args.run
+    for arg in rest:  # `streamlit run dashboards/app.py -- runs/<run>` (DESIGN.md)
+        if not arg.startswith("-") and (Path(arg) / "run.json").is_file() and root is None:
+            root, run = str(Path(arg).resolve().parent), Path(arg).resolve().name
+    root = root or os.environ.get(ENV_ROOT) or "runs"
+    return Settings(Path(root).expanduser(), run or os.environ.get(ENV_RUN) or None)
 
 
-def _with_values(argv: list[str], known: list[str]) -> list[str]:
-    """Only our two options and their values (other argv, e.g. pytest's, is ignored)."""
-    out = []
+def _ours(argv: list[str]) -> list[str]:
+    """Our two options with their values, and bare arguments; everything else is dropped."""
+    out, skip = [], False
     for i, a in enumerate(argv):
-        if a in known:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=")[0]
+        if name in ("--runs-root", "--run"):
             out.append(a)
             if "=" not in a and i + 1 < len(argv):
                 out.append(argv[i + 1])
+                skip = True
+        elif not a.startswith("-"):
+            out.append(a)
     return out
 
 

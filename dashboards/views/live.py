@@ -16,7 +16,7 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog. def add(a, b):\n   
 
 def _strip(tokens: list[str], values: list[float], title: str) -> str:
     vmax = max(values) if values and max(values) > 0 else 1.0
-    spans = "".join(f"<span class='tok' title='{v:.3g}' style='background: rgba(31,119,180,{min(1, v / vmax):.2f})'>"
+    spans = "".join(f"<span class='tok' title='{v:.3g}' style='background: rgba(31,119,180,{0.6 * min(1, v / vmax):.2f})'>"
                     f"{html.escape(t.replace(chr(10), '⏎'))}</span>" for t, v in zip(tokens, values))
     return f"{EXAMPLE_CSS}<div class='ex'><b>{html.escape(title)}</b><br>{spans}</div>"
 

@@ -70,10 +70,16 @@ def test_function_token_feature_set(runs_env):
     assert len(at.dataframe[-1].value) > 0
 
 
-def test_bfs_page_shows_probe_result(runs_env):
+def test_bfs_page_shows_probe_result_and_probes_a_checkpoint(runs_env):
     at = open_page("bfs")
     assert any("Ordered" in m.value for m in at.markdown)
     assert any(set(f.value.columns) >= {"step", "group"} for f in at.dataframe)
+    assert any("method **coconut**" in m.value for m in at.markdown)  # the run's checkpoint in <run>/bfs/
+    charts = len(at.get("plotly_chart"))
+    at.select_slider[0].set_value(20)
+    next(b for b in at.button if "Run the probe" in b.label).click().run()
+    assert problems(at) == []
+    assert len(at.get("plotly_chart")) >= charts + 3  # live probe: histograms, graph, attention
 
 
 def test_empty_runs_root(tmp_path, monkeypatch):
@@ -112,7 +118,7 @@ def test_corrupt_and_partial_runs_show_messages(tiny_root, tmp_path, monkeypatch
     (partial / "saes" / HOOKS[1] / "topk" / "metrics.json").write_text("not json")
     monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
     monkeypatch.setenv("SUPERSCOPE_RUN", "corrupt")
-    for page in ("overview", "features", "compare", "superposition"):
+    for page in ("overview", "features"):
         at = open_page(page)
         assert not at.exception
         assert any("not valid JSON" in e.value for e in at.error), page
@@ -162,3 +168,20 @@ def test_live_prompt_with_the_real_model(tmp_path, monkeypatch):
     assert any("Features on token" in m.value for m in at.markdown)
     at.selectbox(key="live_token").select_index(2).run()
     assert any("Features on token 2" in m.value for m in at.markdown)
+
+
+def test_path_rules_and_command_line(tmp_path):
+    from superscope.dashboards._state import RunRefused, command_line, resolve_run
+    root = tmp_path / "runs"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "run.json").write_text("{}")
+    (tmp_path / "secret").mkdir()
+    (root / "link").symlink_to(tmp_path / "secret")
+    assert resolve_run(root, "a") == (root / "a").resolve()
+    for bad in ("../secret", str(tmp_path / "secret"), "link", "a/../../secret", "."):
+        with pytest.raises(RunRefused, match="refused"):
+            resolve_run(root, bad)
+    assert command_line(["--runs-root", str(root), "--run", "a"]).run == "a"
+    s = command_line([str(root / "a")])  # `streamlit run dashboards/app.py -- runs/a`
+    assert (s.runs_root, s.run) == (root.resolve(), "a")
+    assert command_line(["-q", "-k", "x"]).run is None

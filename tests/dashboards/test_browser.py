@@ -20,7 +20,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PAGES = {
     "overview": ("Run tiny", ["Headline: TopK vs Feature Choice vs Mutual Choice", "Steps"], 1),
     "features": ("Feature browser", ["Top activations", "Quantile bands", "features match", "Nearest features"], 1),
-    "compare": ("SAE comparison", ["Per-token L0", "Mutual Choice"], 4),
+    "compare": ("SAE comparison", ["Per-token L0", "L0 vs token difficulty", "CE-loss recovered"], 4),
     "live": ("Live prompt", ["Type a prompt"], 0),
     "superposition": ("Superposition", ["effective features per neuron"], 2),
     "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
@@ -56,7 +56,7 @@ def test_every_page_in_chromium(browser, server, tiny_root):
         page.goto(f"{server}/{path}?run={tiny_root.name}")
         wait_rendered(page, title)
         for text in texts:
-            page.get_by_text(text, exact=False).first.wait_for(timeout=60_000)
+            page.get_by_text(text, exact=False).filter(visible=True).first.wait_for(timeout=60_000)
         if charts:
             page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
                                    timeout=60_000)
