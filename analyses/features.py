@@ -188,7 +188,7 @@ def write_feature_data(run: RunFolder | str | Path, model: Any, hooks: list[str]
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
     return {"feature_folders": written, "features": n_features, "heldout_tokens": n_tokens,
-            "seconds": round(seconds, 2), "features_per_s": round(n_features / seconds, 1),
+            "elapsed_s": round(seconds, 2), "features_per_s": round(n_features / seconds, 1),
             "tokens_per_s": round(n_tokens / seconds, 1)}
 
 

@@ -61,7 +61,7 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         for name, (title, _, charts) in PAGES.items():
             title = title or f"Run {args.run}"
-            target = f"{url}/{name}?run={args.run}"
+            target = f"{url}/{'' if name == 'overview' else name}?run={args.run}"  # the default page is /
             first = load(page, target, title, charts)
             warm = [load(page, target, title, charts) for _ in range(repeats)]
             rows.append({"page": name, "first_s": first, "reload_median_s": statistics.median(warm),

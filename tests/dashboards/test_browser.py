@@ -49,11 +49,11 @@ def _problems(page) -> list[str]:
 
 def test_every_page_in_chromium(browser, server, tiny_root):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 2600})
+    page = browser.new_page(viewport={"width": 1300, "height": 2000})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     for path, (title, texts, charts) in PAGES.items():
-        page.goto(f"{server}/{path}?run={tiny_root.name}")
+        page.goto(f"{server}/{'' if path == 'overview' else path}?run={tiny_root.name}")  # the default page is /
         wait_rendered(page, title)
         for text in texts:
             page.get_by_text(text, exact=False).filter(visible=True).first.wait_for(timeout=60_000)
@@ -61,9 +61,10 @@ def test_every_page_in_chromium(browser, server, tiny_root):
             page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
                                    timeout=60_000)
         assert _problems(page) == [], path
+        assert page.get_by_text("Page not found").count() == 0, path
         if path == "features":
             assert page.locator("span.tok").count() > 20  # highlighted example tokens
-        page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / f"{path}.png"))
     assert errors == []
 
 
@@ -82,7 +83,7 @@ def test_feature_search_in_chromium(browser, server, tiny_root):
 
 def test_refused_run_in_chromium(browser, server):
     page = browser.new_page()
-    page.goto(f"{server}/overview?run=..%2F..%2Fetc")
+    page.goto(f"{server}/?run=..%2F..%2Fetc")
     page.get_by_text("refused", exact=False).first.wait_for(timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
 
