@@ -10,32 +10,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-from torch import Tensor
-
 from superscope.saes import SAEConfig, TrainConfig, evaluate, load_sae, train
 from superscope.saes.atomic_io import read_json, write_json
+from superscope.saes.data import epoch_batches
 
 from .run_config import RunConfig
 from .run_folder import RunFolder, package_versions
-
-
-def epoch_batches(source: Any, batch_size: int, total_tokens: int, seed: int) -> Iterator[Tensor]:
-    """Shuffled batches over as many epochs as ``total_tokens`` needs (deterministic: resumable)."""
-    if source.n_tokens < batch_size:
-        raise ValueError(f"only {source.n_tokens} activations at {source.hook}, fewer than one batch of {batch_size}")
-    seen, epoch = 0, 0
-    while seen < total_tokens:
-        for x in source.batches(batch_size, shuffle=True, seed=seed + 1000 * epoch, drop_last=True):
-            yield x
-            seen += x.shape[0]
-            if seen >= total_tokens:
-                return
-        epoch += 1
 
 
 class Pipeline:

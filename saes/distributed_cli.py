@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from .config import SAEConfig, TrainConfig
+from .data import epoch_batches
 from .distributed import train_distributed
 
 
@@ -57,21 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(parser, SAEConfig, skip=("architecture", "d_in", "input_scale", "hook_name", "model_name", "training"))
     add_dataclass_args(parser, TrainConfig)
     return parser
-
-
-def epoch_batches(source: Any, batch_size: int, total_tokens: int, seed: int) -> Iterator[Tensor]:
-    """Shuffled full batches over as many epochs as ``total_tokens`` needs (epoch e: seed + 1000·e, the
-    stream of ``superscope train``); deterministic, so every rank and every resume sees the same one."""
-    if source.n_tokens < batch_size:
-        raise ValueError(f"only {source.n_tokens} activations in {source.hook}, fewer than one batch of {batch_size}")
-    seen, epoch = 0, 0
-    while seen < total_tokens:
-        for x in source.batches(batch_size, shuffle=True, seed=seed + 1000 * epoch, drop_last=True):
-            yield x
-            seen += x.shape[0]
-            if seen >= total_tokens:
-                return
-        epoch += 1
 
 
 def global_batches(launch: LaunchConfig, tc: TrainConfig) -> tuple[Iterator[Tensor], dict[str, Any]]:
