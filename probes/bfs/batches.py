@@ -4,9 +4,9 @@ Every sample is: prompt, k continuous thoughts (k = 0 for CoT / No-CoT), then a 
 Coconut at stage k (Hao et al. 2024, Sec. 3): the first k reasoning steps are replaced by k
 thoughts, and the rest is supervised as language: the remaining shortest path n_{k+1} … n_h,
 then [A], then the target. The first supervised prediction (at the last thought column) is the
-"next node on a shortest path" of Zhu et al. 2025; the "bfs" variant supervises that prediction
-with the whole Frontier(k+1) and stops there (its node need not lead to the target). CoT is the
-k = 0 case (the whole path, then [A] answer); No-CoT is "[A] answer" straight after the root.
+"next node on a shortest path" of Zhu et al. 2025; the "bfs" variant supervises that one prediction
+with the whole Frontier(k+1) instead (the tail after it is the same). CoT is the k = 0 case (the
+whole path, then [A] answer); No-CoT is "[A] answer" straight after the root.
 
 Labels are sets of valid tokens (all shortest-path successors of the current node, all of
 Optimal(k+1) after the thoughts); the loss is the cross-entropy against the uniform distribution
@@ -44,13 +44,11 @@ def make_tail(p: Problem, k: int, method: Method, supervision: Supervision, voca
         return [vocab.A], [frozenset({vocab.A}), frozenset({p.target})]
     if k == p.hops:
         return [vocab.A], [frozenset({vocab.A}), frozenset({p.target})]
-    if supervision == "bfs":
-        return [], [p.frontier(k + 1)]
     path = shortest_path(p, rng)  # n_1 … n_h (n_h = target)
     succ: dict[int, set[int]] = {}
     for a, b in p.edges:
         succ.setdefault(a, set()).add(b)
-    labels = [p.optimal(k + 1)]
+    labels = [p.optimal(k + 1) if supervision == "shortest_path" else p.frontier(k + 1)]
     for j in range(k + 1, p.hops):  # at n_j: its successors on shortest paths
         labels.append(frozenset(succ[path[j - 1]] & p.optimal(j + 1)))
     labels += [frozenset({vocab.A}), frozenset({p.target})]

@@ -160,7 +160,8 @@ def _records(model: GPT, problems: list[Problem], vocab: Vocab, cfg: ProbeConfig
 def _example(p: Problem, pr, scores_JV, attn_JP, off: int) -> dict:
     steps = range(1, p.hops + 1)
     return {
-        **{k: v for k, v in p.to_dict().items() if k in ("nodes", "edges", "root", "target", "negative", "hops")},
+        "nodes": list(p.nodes), "edges": [list(e) for e in pr.edges], "root": p.root, "target": p.target,
+        "negative": p.negative, "hops": p.hops,
         "dist": {str(v): p.distance(v) for v in p.nodes},
         "scores": {str(i): {str(v): float(scores_JV[i - 1, v]) for v in p.nodes} for i in steps},
         "groups": {str(i): {str(v): GROUPS[group_of(p, v, i)] for v in p.nodes} for i in steps},
