@@ -29,6 +29,7 @@ from torch import Tensor
 
 from .sparse_codes import crow_from_rows
 from .selection_reference import topm_global_reference
+from .threads import all_threads
 
 _SAMPLE_SIZE = 1 << 16
 _SAFETY = 1.5  # candidates ≈ SAFETY·M + slack: enough that the verification almost never fails
@@ -58,22 +59,25 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
     if m <= 0:
         return _to_csr(*torch.empty(2, 0, dtype=torch.long, device=flat.device), n_rows)
     if m * 4 >= numel or numel <= _SAMPLE_SIZE:
-        return _to_csr(*topm_global_reference(acts_BF, m), n_rows)
+        with all_threads(acts_BF.numel()):
+            return _to_csr(*topm_global_reference(acts_BF, m), n_rows)
     sample = flat.index_select(0, _sample_indices(numel, _SAMPLE_SIZE, flat.device))
     expected = m * _SAMPLE_SIZE / numel
     rank = int(_SAFETY * expected + 4 * math.sqrt(expected) + 8)
     while rank < _SAMPLE_SIZE:
         t = sample.topk(rank, sorted=False).values.min()
-        if t <= 0:  # fewer than m positives are likely: the candidates are all positives
-            cand_idx = (flat > 0).nonzero().squeeze(1)
-            break
         sparse = rank / _SAMPLE_SIZE * _BLOCK * _GATHER_COST < 1  # ≈ (candidates · block · cost) / numel
-        cand_idx = _at_least(flat, t) if sparse else (flat >= t).nonzero().squeeze(1)
+        with all_threads(acts_BF.numel()):  # the passes over B·F values
+            if t <= 0:  # fewer than m positives are likely: the candidates are all positives
+                cand_idx = (flat > 0).nonzero().squeeze(1)
+                break
+            cand_idx = _at_least(flat, t) if sparse else (flat >= t).nonzero().squeeze(1)
         if cand_idx.numel() >= m:
             break
         rank *= 4
     else:
-        return _to_csr(*topm_global_reference(acts_BF, m), n_rows)
+        with all_threads(acts_BF.numel()):
+            return _to_csr(*topm_global_reference(acts_BF, m), n_rows)
     cand_vals = flat.index_select(0, cand_idx)
     if cand_idx.numel() > m:
         chosen = torch.zeros_like(cand_vals, dtype=torch.bool)
@@ -108,14 +112,30 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     """
     n_rows, n_cols = acts_BF.shape
     cap_F = capacity_F.to(device=acts_BF.device, dtype=torch.long).clamp(0, n_rows)
-    tiny = torch.finfo(acts_BF.dtype).tiny
     group = max(1, n_rows // max(128, 4 * int(cap_F.float().mean().ceil())))
+    with all_threads(acts_BF.numel()):  # the passes over B·F values
+        gmax_GF, thresh_F = _column_thresholds(acts_BF, cap_F, group)
+        g_P, f_P = (gmax_GF >= thresh_F).nonzero(as_tuple=True)
+    if n_rows % group == 0 and g_P.numel() * group * _GATHER_COST < acts_BF.numel():
+        return _per_column_from_blocks(acts_BF, group, g_P, f_P, thresh_F, cap_F)
+    with all_threads(acts_BF.numel()):
+        cand_N = (acts_BF >= thresh_F).view(-1).nonzero().squeeze(1)  # row-major: ascending rows per column
+        vals_N = acts_BF.reshape(-1).index_select(0, cand_N)
+    keep_N = _within_column_rank(cand_N % n_cols, vals_N, cap_F, n_cols)
+    chosen_N = cand_N[keep_N]
+    return _to_csr(chosen_N // n_cols, chosen_N % n_cols, n_rows)
+
+
+def _column_thresholds(acts_BF: Tensor, cap_F: Tensor, group: int) -> tuple[Tensor, Tensor]:
+    """(group maxima [G, F], t_F): t_f = the m_f-th largest group maximum of column f (its exact m_f-th
+    value when m_f > G; +inf when m_f = 0), clamped to the smallest positive float."""
+    n_rows, n_cols = acts_BF.shape
+    tiny = torch.finfo(acts_BF.dtype).tiny
     n_full = n_rows // group
     gmax_GF = acts_BF[: n_full * group].view(n_full, group, n_cols).amax(1)
     if n_full * group < n_rows:
         gmax_GF = torch.cat([gmax_GF, acts_BF[n_full * group :].amax(0, keepdim=True)])
-    n_groups = gmax_GF.shape[0]
-    big_F = cap_F > n_groups
+    big_F = cap_F > gmax_GF.shape[0]
     small_cap_F = torch.where(big_F, 0, cap_F)
     top = int(small_cap_F.max()) if n_cols else 0
     thresh_F = torch.full((n_cols,), torch.inf, dtype=acts_BF.dtype, device=acts_BF.device)
@@ -125,15 +145,7 @@ def topm_per_column(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tensor, Tensor
     if bool(big_F.any()):
         big_idx = big_F.nonzero().squeeze(1)
         thresh_F[big_idx] = _exact_column_thresholds(acts_BF[:, big_idx], cap_F[big_idx]).clamp_min(tiny)
-    if n_full * group == n_rows:
-        g_P, f_P = (gmax_GF >= thresh_F).nonzero(as_tuple=True)
-        if g_P.numel() * group * _GATHER_COST < acts_BF.numel():
-            return _per_column_from_blocks(acts_BF, group, g_P, f_P, thresh_F, cap_F)
-    flat = acts_BF.reshape(-1)
-    cand_N = (acts_BF >= thresh_F).view(-1).nonzero().squeeze(1)  # row-major: ascending rows per column
-    keep_N = _within_column_rank(cand_N % n_cols, flat.index_select(0, cand_N), cap_F, n_cols)
-    chosen_N = cand_N[keep_N]
-    return _to_csr(chosen_N // n_cols, chosen_N % n_cols, n_rows)
+    return gmax_GF, thresh_F
 
 
 def _per_column_from_blocks(acts_BF: Tensor, group: int, g_P: Tensor, f_P: Tensor, thresh_F: Tensor,
@@ -141,8 +153,9 @@ def _per_column_from_blocks(acts_BF: Tensor, group: int, g_P: Tensor, f_P: Tenso
     """``topm_per_column`` reading only the (group g_P, column f_P) blocks of ``group`` rows.
     Candidates are ordered by column block then row, so ranks break ties by row as the full pass does."""
     n_rows, n_cols = acts_BF.shape
-    vals_PJ = acts_BF.view(n_rows // group, group, n_cols)[g_P, :, f_P]
-    p_N, j_N = (vals_PJ >= thresh_F.index_select(0, f_P).unsqueeze(1)).nonzero(as_tuple=True)
+    with all_threads(g_P.numel() * group):
+        vals_PJ = acts_BF.view(n_rows // group, group, n_cols)[g_P, :, f_P]
+        p_N, j_N = (vals_PJ >= thresh_F.index_select(0, f_P).unsqueeze(1)).nonzero(as_tuple=True)
     rows_N = g_P.index_select(0, p_N) * group + j_N
     cols_N = f_P.index_select(0, p_N)
     keep_N = _within_column_rank(cols_N, vals_PJ[p_N, j_N], cap_F, n_cols)

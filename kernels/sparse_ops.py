@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .threads import all_threads
+
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
 warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
 
@@ -32,8 +34,9 @@ def _csr(crow_B1: Tensor, cols_N: Tensor, values_N: Tensor, n_features: int) -> 
 
 def _bag_sum(index_N: Tensor, table_RD: Tensor, offsets_P1: Tensor, weights_N: Tensor) -> Tensor:
     """out[p] = Σ_{n ∈ [offsets[p], offsets[p+1])} weights[n] · table[index[n]]  → [P, D]."""
-    return F.embedding_bag(index_N, table_RD, offsets_P1, mode="sum", per_sample_weights=weights_N,
-                           include_last_offset=True)
+    with all_threads(index_N.numel() * table_RD.shape[1]):
+        return F.embedding_bag(index_N, table_RD, offsets_P1, mode="sum", per_sample_weights=weights_N,
+                               include_last_offset=True)
 
 
 class _Transposed(NamedTuple):
@@ -119,7 +122,8 @@ class SparseDecode(torch.autograd.Function):
         grad_BD = grad_BD.contiguous()
         if ctx.needs_input_grad[0]:
             pattern = _csr(crow_B1, cols_N, torch.zeros_like(values_N), n_features)
-            grad_values = torch.sparse.sampled_addmm(pattern, grad_BD, W_dec_FD.T).values()
+            with all_threads(values_N.numel() * grad_BD.shape[1]):
+                grad_values = torch.sparse.sampled_addmm(pattern, grad_BD, W_dec_FD.T).values()
         if ctx.needs_input_grad[3]:
             grad_W_dec = _transposed_product(crow_B1, cols_N, values_N.contiguous(), grad_BD, n_features)
         return grad_values, None, None, grad_W_dec

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from superscope.kernels import dispatch
+from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput, Selection
 from .config import SAEConfig
@@ -53,7 +54,8 @@ class FeatureChoiceSAE(BaseSAE):
 
     def select(self, xc_BD: Tensor) -> Selection:
         # ReLU in place: every selected entry is > 0, where ReLU(pre) = pre, so the gather below gives pre_N
-        acts_BF = self.dense_preacts(xc_BD).clamp_min_(0)
+        with all_threads(xc_BD.shape[0] * self.cfg.d_sae):
+            acts_BF = self.dense_preacts(xc_BD).clamp_min_(0)
         if self.batch_mode:
             capacity_F = self.capacities(xc_BD.shape[0]).to(xc_BD.device)
             crow_B1, cols_N = dispatch.topm_per_column(acts_BF, capacity_F)

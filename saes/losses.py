@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from superscope.kernels import crow_uniform, dispatch
+from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput
 from .zipf import fit_zipf_exponent, zipf_profile
@@ -34,10 +35,11 @@ def aux_reconstruction_loss(sae: BaseSAE, out: ForwardOutput, aux_mask_F: Tensor
         return out.x_hat_scaled.new_zeros(())
     residual_BD = (out.x_scaled - out.x_hat_scaled).detach()
     xc_BD = (out.x_scaled - sae.b_dec).detach()
-    with torch.no_grad():
+    with torch.no_grad(), all_threads(xc_BD.shape[0] * n_aux):
         pre_BA = torch.addmm(sae.b_enc[aux_idx_A], xc_BD, sae.W_enc[:, aux_idx_A])
         k = min(k_aux, n_aux)
         pre_BK, local_BK = pre_BA.topk(k, dim=1)
+    with torch.no_grad():
         cols_BK, order_BK = aux_idx_A[local_BK].sort(dim=1)
         pre_BK = pre_BK.gather(1, order_BK)
     crow_B1 = crow_uniform(xc_BD.shape[0], k, device=xc_BD.device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from superscope.kernels import crow_uniform, dispatch
+from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, Selection
 from .registry import register
@@ -21,7 +22,8 @@ class TopKSAE(BaseSAE):
     """Per-token budget: every row has exactly k selected entries (values may be 0 after ReLU)."""
 
     def select(self, xc_BD: Tensor) -> Selection:
-        pre_BK, idx_BK = dispatch.encode_topk(xc_BD, self.W_enc.detach(), self.b_enc.detach(), self.cfg.k)
+        with all_threads(xc_BD.shape[0] * self.cfg.d_sae):
+            pre_BK, idx_BK = dispatch.encode_topk(xc_BD, self.W_enc.detach(), self.b_enc.detach(), self.cfg.k)
         idx_BK, order_BK = idx_BK.sort(dim=1)  # CSR wants increasing columns within a row
         pre_BK = pre_BK.gather(1, order_BK)
         crow_B1 = crow_uniform(xc_BD.shape[0], self.cfg.k, device=xc_BD.device)

@@ -18,6 +18,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from superscope.kernels.threads import all_threads, small_ops_serial
+
 from .atomic_io import append_jsonl, read_jsonl, write_json
 from .base import BaseSAE, ForwardOutput
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -125,25 +127,29 @@ class Trainer:
         lr = self.base_lr * lr_factor(self.step, tc.total_steps, self.warmup, tc.decay_fraction)
         for group in opt.param_groups:
             group["lr"] = lr
-        opt.step()
+        with all_threads(sum(p.numel() for p in sae.parameters())):
+            opt.step()
         sae.normalize_decoder()
         return lr
 
     def train_step(self, x: Tensor) -> dict[str, float]:
-        out = self.forward(x)
-        l_rec, l_aux = self.losses(out)
-        loss = l_rec + self.tc.aux_coef * l_aux
-        figures = self.mean_over_ranks(torch.stack([loss, l_rec, l_aux]).detach())
-        if not torch.isfinite(figures[0]):
-            raise FloatingPointError(f"loss became {float(figures[0])} at step {self.step}; lower the lr (last checkpoint is kept)")
-        lr = self.optimizer_step(loss)
-        self.update_statistics(out)
-        self.step += 1
-        self.tokens_seen += x.shape[0]
-        l0 = self.gather_rows(out.codes.l0_per_row()).float()
-        return {"loss": float(figures[0]), "fvu": float(figures[1]), "aux": float(figures[2]), "l0": float(l0.mean()),
-                "l0_std": float(l0.std()) if l0.numel() > 1 else 0.0, "lr": lr,
-                "dead_frac": float(dead_mask(self.sae, self.dead_tokens).float().mean())}
+        # Small ops on one thread, the heavy kernels on all (kernels/threads.py): a step is dozens of
+        # small ops, and on an oversubscribed CPU each parallel region waits for a descheduled worker.
+        with small_ops_serial():
+            out = self.forward(x)
+            l_rec, l_aux = self.losses(out)
+            loss = l_rec + self.tc.aux_coef * l_aux
+            figures = self.mean_over_ranks(torch.stack([loss, l_rec, l_aux]).detach())
+            if not torch.isfinite(figures[0]):
+                raise FloatingPointError(f"loss became {float(figures[0])} at step {self.step}; lower the lr (last checkpoint is kept)")
+            lr = self.optimizer_step(loss)
+            self.update_statistics(out)
+            self.step += 1
+            self.tokens_seen += x.shape[0]
+            l0 = self.gather_rows(out.codes.l0_per_row()).float()
+            return {"loss": float(figures[0]), "fvu": float(figures[1]), "aux": float(figures[2]), "l0": float(l0.mean()),
+                    "l0_std": float(l0.std()) if l0.numel() > 1 else 0.0, "lr": lr,
+                    "dead_frac": float(dead_mask(self.sae, self.dead_tokens).float().mean())}
 
     def log(self, metrics: dict[str, float], started: float) -> None:
         if self.out_dir is None or self.step % self.tc.log_every:

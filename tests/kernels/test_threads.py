@@ -1,0 +1,48 @@
+"""The intra-op thread policy: small ops serial inside a step, heavy kernels on every thread."""
+
+import pytest
+import torch
+
+from superscope.kernels.threads import MIN_PARALLEL_WORK, all_threads, small_ops_serial
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_serial_inside_and_heavy_work_opts_back_in(two_threads):
+    with small_ops_serial():
+        assert torch.get_num_threads() == 1
+        with all_threads(MIN_PARALLEL_WORK):
+            assert torch.get_num_threads() == 2
+            with all_threads(MIN_PARALLEL_WORK):  # nested: stays parallel, and the outer block too
+                assert torch.get_num_threads() == 2
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1
+        with all_threads(MIN_PARALLEL_WORK - 1):  # small work stays serial
+            assert torch.get_num_threads() == 1
+        with small_ops_serial():  # re-entrant
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+
+
+def test_outside_a_step_all_threads_changes_nothing(two_threads):
+    with all_threads(MIN_PARALLEL_WORK):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 2
+
+
+def test_thread_count_restored_after_an_error(two_threads):
+    with pytest.raises(RuntimeError):
+        with small_ops_serial():
+            with all_threads(MIN_PARALLEL_WORK):
+                raise RuntimeError("boom")
+    assert torch.get_num_threads() == 2
+    with small_ops_serial():  # the policy is usable again
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
