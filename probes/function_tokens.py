@@ -107,10 +107,18 @@ def _coverage_curve(edges, order: np.ndarray, n_active: int, k_max: int) -> tupl
     return tuple(float(c) for c in out)
 
 
+def _touched(edges, rows: np.ndarray) -> np.ndarray:
+    """Bool `[F]`: features adjacent to at least one of the selected rows (`rows`: bool `[T]`).
+
+    One sparse vector–matrix product (edge counts per feature, int32: no overflow) instead of
+    materialising the selected rows."""
+    return (rows.astype(np.int32) @ edges) > 0
+
+
 def _shares(edges, is_function: np.ndarray, n_active: int) -> dict:
     """Share of active features touched by function rows, by content rows, and by both."""
-    touched_f = np.asarray(edges[is_function].sum(axis=0)).ravel() > 0
-    touched_c = np.asarray(edges[~is_function].sum(axis=0)).ravel() > 0
+    touched_f = _touched(edges, is_function)
+    touched_c = _touched(edges, ~is_function)
     d = max(n_active, 1)
     return {"function": touched_f.sum() / d, "content": touched_c.sum() / d, "both": (touched_f & touched_c).sum() / d,
             "n_function_tokens": int(is_function.sum())}
@@ -128,7 +136,7 @@ def summarize_graph(built: BuiltGraph, *, function_coverage: float = 0.4, top_k:
     edges = built.edges.tocsr()[order]
     ids, counts = built.token_ids[order], built.counts[order]
     degrees = np.diff(edges.indptr).astype(np.int64)
-    n_active = int((np.asarray(edges.sum(axis=0)).ravel() > 0).sum())
+    n_active = int(_touched(edges, np.ones(edges.shape[0], dtype=bool)).sum())
     ranks = np.arange(1, ids.size + 1)
     try:
         fit = fit_power_law(ranks, degrees)

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from superscope.probes._stats import fit_power_law
+from superscope.probes._token_graph import TokenFeatureGraphBuilder, true_positions
 from superscope.probes.function_tokens import (
     PAPER_TRANSITION_LOSS,
     coverage_table,
@@ -167,3 +168,53 @@ def test_bad_input_is_rejected():
         function_token_graph_from_codes([], 6)
     with pytest.raises(ValueError, match="non-negative"):
         function_token_graph_from_codes([(torch.tensor([-1]), torch.ones(1, 6))], 6)
+
+
+def test_true_positions_equals_flatnonzero():
+    rng = np.random.default_rng(0)
+    for shape in [(0,), (1,), (7,), (8,), (9,), (3, 37), (50, 64), (13, 4608)]:
+        for density in (0.0, 0.01, 0.3, 1.0):
+            mask = rng.random(shape) < density
+            assert np.array_equal(true_positions(mask), np.flatnonzero(mask)), (shape, density)
+    with pytest.raises(TypeError, match="bool"):
+        true_positions(np.zeros(8, dtype=np.uint8))
+
+
+def _reference_graph(batches, F):
+    """Plain reference: rows in first-seen order, edge set {(token, f) : z > 0 somewhere}, counts."""
+    order, counts, edges = [], {}, set()
+    for tok, z in batches:
+        for t, row in zip(tok.tolist(), z.tolist()):
+            if t not in counts:
+                order.append(t)
+                counts[t] = 0
+            counts[t] += 1
+            edges.update((t, f) for f, v in enumerate(row) if v > 0)
+    return order, counts, edges
+
+
+@pytest.mark.parametrize("F", [37, 64])
+def test_graph_builder_equals_a_simple_reference_on_random_streams(F):
+    gen = torch.Generator().manual_seed(F)
+    batches = []
+    for b in range(5):
+        B = int(torch.randint(1, 40, (1,), generator=gen))
+        tok = torch.randint(0, 30 if b < 3 else 3000, (B,), generator=gen)  # repeats, then new large ids
+        z = torch.randn(B, F, generator=gen) * (torch.rand(B, F, generator=gen) < 0.1)  # ~5 % positive, negatives
+        z[0, :3] = torch.tensor([-0.0, float("nan"), float("-inf")])  # never edges (z > 0 is False)
+        batches.append((tok, z))
+    order, counts, edges = _reference_graph(batches, F)
+    for sparse in (False, True):
+        builder = TokenFeatureGraphBuilder(F, initial_rows=2, chunk_rows=4)  # growth and several blocks per batch
+        for tok, z in batches:
+            if sparse:
+                r, c = z.nonzero(as_tuple=True)
+                builder.add(tok, (r, c, z[r, c], z.shape[0]))
+            else:
+                builder.add(tok, z)
+        g = builder.build()
+        assert g.token_ids.tolist() == order
+        assert g.counts.tolist() == [counts[t] for t in order]
+        coo = g.edges.tocoo()
+        assert set(zip(g.token_ids[coo.row].tolist(), coo.col.tolist())) == edges and g.edges.nnz == len(edges)
+        assert g.edges.has_sorted_indices and set(g.edges.data.tolist()) <= {1}
