@@ -17,14 +17,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from superscope.probes.bfs.batches import sequence_loss
 from superscope.probes.bfs.checkpoint import save_checkpoint
 from superscope.probes.bfs.evaluate import accuracy
 from superscope.probes.bfs.generator import GraphConfig, generate_problems, make_splits
 from superscope.probes.bfs.model import GPT, ModelConfig, pick_device
 from superscope.probes.bfs.tokens import Vocab
+from tqdm import tqdm
 
 
 @dataclass
@@ -43,19 +42,24 @@ class TrainConfig:
     """Transformer blocks (paper: 2)."""
     d_mlp: int = 256
     """MLP width (GPT-2: 4 × d_model; the CPU default halves it, attention does the search)."""
+    thought_gain: float = 0.02
+    """Initial learned scale of a thought fed back (ModelConfig.thought_gain; 1.0 = plain Coconut)."""
     positions: Literal["learned", "rotary"] = "rotary"
     """Position encoding; rotary on CPU (learned absolute positions plateau far longer), GPT-2's on GPU."""
     n_train: int = 10000
-    """Training problems (edges and candidates are reshuffled every epoch)."""
+    """Training problems per epoch (edges and candidates are reshuffled every epoch)."""
+    fresh_train: bool = False
+    """Draw a new training set every epoch (the generator costs ~2 CPU-s per 10k problems), so the
+    model never sees a problem twice and cannot over-fit; False reuses one set for all epochs."""
     n_valid: int = 500
     """Validation problems (best epoch is kept)."""
     n_test: int = 2000
     """Held-out test problems, drawn from a seed the training never sees."""
-    epochs: int = 42
+    epochs: int = 34
     """Total epochs."""
-    stage0_epochs: int = 12
+    stage0_epochs: int = 5
     """Coconut: epochs of stage 0 (no thoughts: the written path, i.e. CoT) before the first thought."""
-    epochs_per_stage: int = 5
+    epochs_per_stage: int = 3
     """Coconut: epochs per later stage (stage = 1 + (epoch − stage0_epochs) // epochs_per_stage)."""
     p_mix: float = 0.1
     """Coconut: probability of training a sample at a uniformly drawn earlier stage."""
@@ -64,11 +68,14 @@ class TrainConfig:
     batch_size: int = 64
     """Problems per optimizer step."""
     lr: float = 2e-3
-    """AdamW learning rate (constant after warmup)."""
+    """AdamW peak learning rate (after warmup; constant until the final decay)."""
     beta2: float = 0.98
     """AdamW second-moment decay."""
     warmup_steps: int = 50
     """Linear warmup steps (after every optimizer reset too)."""
+    decay_epochs: int = 20
+    """The learning rate falls linearly to 0 over the last decay_epochs epochs (0: constant; the
+    default spans the whole last Coconut stage)."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
     grad_clip: float = 1.0
@@ -93,12 +100,16 @@ class TrainConfig:
             raise ValueError("p_mix must lie in [0, 1]")
         if min(self.n_train, self.n_valid, self.batch_size) < 1:
             raise ValueError("n_train, n_valid and batch_size must be >= 1")
+        if self.decay_epochs < 0:
+            raise ValueError("decay_epochs must be >= 0 (0: constant learning rate)")
+        if not self.thought_gain > 0:
+            raise ValueError("thought_gain must be > 0 (1.0 feeds thoughts back unscaled)")
 
     @staticmethod
-    def gpu() -> "TrainConfig":
+    def gpu() -> TrainConfig:
         """The paper's size (2 layers, 8 heads, d_model 768) on CUDA with more data and epochs."""
         return TrainConfig(d_model=768, n_heads=8, d_mlp=3072, positions="learned", n_train=20000, epochs=60,
-                           stage0_epochs=20, epochs_per_stage=5, lr=1e-4, beta2=0.999, batch_size=128,
+                           stage0_epochs=20, epochs_per_stage=5, decay_epochs=25, lr=1e-4, beta2=0.999, batch_size=128,
                            device="cuda", threads=4, bf16=False)
 
 
@@ -122,7 +133,7 @@ def model_config(cfg: TrainConfig, graph: GraphConfig) -> ModelConfig:
     vocab = Vocab(graph.n_node_tokens)
     max_len = 3 * graph.max_edges + 8 + 2 * graph.hops_max + 4
     return ModelConfig(vocab_size=vocab.size, n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model,
-                       d_mlp=cfg.d_mlp, max_len=max_len, positions=cfg.positions)
+                       d_mlp=cfg.d_mlp, max_len=max_len, positions=cfg.positions, thought_gain=cfg.thought_gain)
 
 
 @dataclass
@@ -132,10 +143,22 @@ class TrainOutcome:
     log: list[dict] = field(default_factory=list)
 
 
+def lr_factor(cfg: TrainConfig, step_since_reset: int, epoch_progress: float) -> float:
+    """Multiplier of cfg.lr: linear warmup after each optimizer reset, times the final linear decay.
+
+    epoch_progress is the fractional epoch (epoch + batch / batches); the decay runs from
+    epochs − decay_epochs (factor 1) to epochs (factor 0); decay_epochs > epochs decays from the start.
+    """
+    warm = min(1.0, (step_since_reset + 1) / max(cfg.warmup_steps, 1))
+    if cfg.decay_epochs <= 0:
+        return warm
+    span = min(cfg.decay_epochs, cfg.epochs)
+    return warm * min(1.0, max(0.0, (cfg.epochs - epoch_progress) / span))
+
+
 def _make_optimizer(model: GPT, cfg: TrainConfig):
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup_steps, 1)))
-    return opt, sched
+    return opt, {"step": 0}
 
 
 def _batch_loss(model, probs, cfg, vocab, stage, rng):
@@ -144,24 +167,39 @@ def _batch_loss(model, probs, cfg, vocab, stage, rng):
     return sequence_loss(model, probs, ks, cfg.method, cfg.supervision, vocab, rng)
 
 
-def _run_epoch(model, opt, sched, train_set, cfg, vocab, stage, rng, desc: str, progress: bool) -> float:
+def _run_epoch(model, opt, sched, train_set, cfg, vocab, stage, rng, epoch: int, desc: str, progress: bool) -> float:
     """One pass over the (reshuffled) training problems; returns the mean loss."""
     order = rng.permutation(len(train_set))
     bar = tqdm(range(0, len(train_set), cfg.batch_size), desc=desc, disable=not progress, leave=False)
     losses = []
     model.train()
     device_type = next(model.parameters()).device.type
-    for i in bar:
+    n_batches = len(bar)
+    for b, i in enumerate(bar):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, sched["step"], epoch + b / n_batches)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = _batch_loss(model, [train_set[j] for j in order[i : i + cfg.batch_size]], cfg, vocab, stage, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        sched.step()
+        sched["step"] += 1
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     return float(np.mean(losses))
+
+
+def train_set(epoch: int, splits: dict, cfg: TrainConfig, graph: GraphConfig) -> list:
+    """The epoch's training problems: the fixed split, or (fresh_train, epoch > 0) a new draw.
+
+    Epoch e's seed is child 3 + e of SeedSequence(cfg.seed); children 0-2 seed the train/valid/test
+    splits (make_splits), so fresh sets never reuse the valid or test seeds.
+    """
+    if not cfg.fresh_train or epoch == 0:
+        return splits["train"]
+    child = np.random.SeedSequence(cfg.seed).spawn(3 + epoch + 1)[3 + epoch]
+    return generate_problems(graph, cfg.n_train, int(child.generate_state(1)[0]))
 
 
 def _validate(model, valid, cfg: TrainConfig, vocab: Vocab, stage: int) -> dict:
@@ -192,7 +230,7 @@ def train(cfg: TrainConfig, graph: GraphConfig, progress: bool = True, on_best=N
         if new_stage != stage and stage >= 0 and cfg.reset_optimizer:
             opt, sched = _make_optimizer(model, cfg)
         stage = new_stage
-        loss = _run_epoch(model, opt, sched, splits["train"], cfg, vocab, stage, rng,
+        loss = _run_epoch(model, opt, sched, train_set(epoch, splits, cfg, graph), cfg, vocab, stage, rng, epoch,
                           f"{cfg.method} epoch {epoch} stage {stage}", progress)
         row = {"epoch": epoch, "stage": stage, "loss": loss, **_validate(model, splits["valid"], cfg, vocab, stage),
                "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}

@@ -58,7 +58,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from superscope.analyses.bfs_train import TrainConfig, train_and_save
 
     cfg = from_args(TrainConfig, args, TrainConfig.gpu() if args.preset == "gpu" else TrainConfig())
-    graph = from_args(GraphConfig, args)
+    graph = from_args(GraphConfig, args, GraphConfig.gpu() if args.preset == "gpu" else GraphConfig())
     out = Path(args.out) if args.out else (Path(args.run) / "bfs" / cfg.method if args.run else None)
     if out is None:
         raise SystemExit("bfs train: give --out PATH_STEM or --run runs/<name> (writes <run>/bfs/<method>)")
@@ -108,7 +108,8 @@ def register(subparsers) -> None:
 
     tr = sub.add_parser("train", help="train Coconut / CoT / No-CoT (atomic safetensors + JSON checkpoint)")
     tr.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
-                    help="cpu: small model for 2 cores; gpu: 2 layers, 8 heads, d_model 768 on CUDA")
+                    help="cpu: small model and 12-14-node graphs for 2 cores; gpu: 2 layers, 8 heads, d_model 768, "
+                         "15-20-node graphs on CUDA")
     tr.add_argument("--out", help="checkpoint path stem (writes STEM.safetensors and STEM.json)")
     tr.add_argument("--run", help="run folder; the checkpoint goes to <run>/bfs/<method>")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -16,7 +16,24 @@ from .probe import GROUPS, BFSProbeResult, ProbeConfig, bfs_probe
 from .tokens import Vocab, encode_prompt
 
 __all__ = [
-    "GROUPS", "BFSProbeResult", "Checkpoint", "EvalResult", "GPT", "GraphConfig", "ModelConfig", "Problem",
-    "ProbeConfig", "Vocab", "accuracy", "bfs_probe", "coconut_forward", "coconut_reference", "collate_prompts",
-    "encode_prompt", "generate_problems", "load_checkpoint", "make_splits", "save_checkpoint",
+    "GPT",
+    "GROUPS",
+    "BFSProbeResult",
+    "Checkpoint",
+    "EvalResult",
+    "GraphConfig",
+    "ModelConfig",
+    "ProbeConfig",
+    "Problem",
+    "Vocab",
+    "accuracy",
+    "bfs_probe",
+    "coconut_forward",
+    "coconut_reference",
+    "collate_prompts",
+    "encode_prompt",
+    "generate_problems",
+    "load_checkpoint",
+    "make_splits",
+    "save_checkpoint",
 ]

@@ -1,7 +1,8 @@
 """Chain of continuous thought (Coconut; Hao et al. 2024, Sec. 3) over a batch of left-padded prompts.
 
 A continuous thought is the last hidden state *after the final LayerNorm* at one position, fed back
-as the input embedding of the next position:  t_1 = h(root column),  t_{i+1} = h(column of t_i).
+as the input embedding of the next position:  t_1 = h(root column),  t_{i+1} = h(column of t_i);
+the slot receives g · t_i with g a learned scalar (GPT.feed_back; g = 1 is plain Coconut).
 After k thoughts come ordinary tokens (the tail): at the last curriculum stage "[A]", whose output
 is the answer; at earlier stages the rest of a shortest path, then "[A]" (Hao et al. 2024, Sec. 3:
 stage k replaces the first k reasoning steps by k thoughts). The output at the last thought column
@@ -59,7 +60,7 @@ def _step_inputs(model: GPT, prev_BD: Tensor, j: int, n_thoughts: Tensor, tail_B
     """Input of step column j: the previous output while j <= n_thoughts, else the next tail token."""
     t_idx = (j - n_thoughts - 1).clamp(0, tail_BM.shape[1] - 1)
     tok_BD = model.embed(tail_BM.gather(1, t_idx[:, None])[:, 0])
-    return torch.where((j <= n_thoughts)[:, None], prev_BD, tok_BD)
+    return torch.where((j <= n_thoughts)[:, None], model.feed_back(prev_BD), tok_BD)
 
 
 def coconut_forward(
@@ -109,7 +110,7 @@ def coconut_reference(model: GPT, prompt: list[int], n_thoughts: int, tail: list
         h = model(x, torch.arange(T, device=dev)[None], torch.ones(1, T, dtype=torch.bool, device=dev)).hidden
         outs.append(h[0, -1])
         if step < n_thoughts:
-            nxt = h[:, -1:]
+            nxt = model.feed_back(h[:, -1:])
         elif step < n_thoughts + len(tail):
             nxt = model.embed(torch.tensor([[tail[step - n_thoughts]]], device=dev))
         else:

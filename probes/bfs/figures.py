@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 COLORS = {"optimal": "#d62728", "frontier": "#ff7f0e", "reachable": "#2ca02c", "not_reachable": "#7f7f7f"}
 
 
-def histogram_figure(r: "BFSProbeResult") -> go.Figure:
+def histogram_figure(r: BFSProbeResult) -> go.Figure:
     """One panel per thought step: overlaid histograms (densities) of ⟨t_i, E[v]⟩ per group."""
     fig = make_subplots(rows=1, cols=len(r.steps), subplot_titles=[f"thought {s}" for s in r.steps],
                         shared_yaxes=False)
@@ -44,7 +44,7 @@ def _layout(ex: dict) -> dict[int, tuple[float, float]]:
     return pos
 
 
-def graph_figure(r: "BFSProbeResult") -> go.Figure:
+def graph_figure(r: BFSProbeResult) -> go.Figure:
     """The example graph; a slider walks the thought steps, node colour = ⟨t_i, E[v]⟩."""
     ex = r.example
     if not ex:
@@ -79,7 +79,7 @@ def graph_figure(r: "BFSProbeResult") -> go.Figure:
     return fig
 
 
-def attention_figure(r: "BFSProbeResult") -> go.Figure:
+def attention_figure(r: BFSProbeResult) -> go.Figure:
     """Mean layer-2 attention on an edge, grouped by its source node's group, per step (95 % CI bars)."""
     fig = go.Figure()
     for g in r.groups:

@@ -29,13 +29,17 @@ import numpy as np
 
 @dataclass
 class GraphConfig:
-    """How the random reachability problems are drawn."""
+    """How the random reachability problems are drawn.
 
-    n_nodes_min: int = 15
+    Defaults: the CPU size (12-14 nodes from 20 node tokens: ProsQA's structure at about 60-token
+    prompts, so the CPU recipe trains in minutes); GraphConfig.gpu() is the larger 15-20-node one.
+    """
+
+    n_nodes_min: int = 12
     """Fewest nodes in one graph."""
-    n_nodes_max: int = 20
+    n_nodes_max: int = 14
     """Most nodes in one graph."""
-    n_node_tokens: int = 24
+    n_node_tokens: int = 20
     """Size of the node-token pool (nodes get distinct random tokens from it); >= n_nodes_max."""
     hops_min: int = 3
     """Shortest BFS distance root -> target."""
@@ -61,6 +65,11 @@ class GraphConfig:
             raise ValueError("max_out_degree must be >= 2")
         if not 0.0 <= self.p_second_parent <= 1.0:
             raise ValueError("p_second_parent must lie in [0, 1]")
+
+    @staticmethod
+    def gpu() -> GraphConfig:
+        """Larger graphs for the GPU preset (15-20 nodes, 24 node tokens)."""
+        return GraphConfig(n_nodes_min=15, n_nodes_max=20, n_node_tokens=24)
 
     @property
     def max_edges(self) -> int:
@@ -106,7 +115,7 @@ class Problem:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "Problem":
+    def from_dict(d: dict) -> Problem:
         return Problem(
             nodes=tuple(d["nodes"]), edges=tuple(tuple(e) for e in d["edges"]), root=d["root"],
             target=d["target"], negative=d["negative"], candidates=tuple(d["candidates"]),

@@ -40,6 +40,10 @@ class ModelConfig:
     """Dropout on attention probabilities and residual branches while training."""
     positions: Literal["learned", "rotary"] = "learned"
     """GPT-2's learned absolute position embeddings, or rotary ones on queries/keys (Su et al. 2021)."""
+    thought_gain: float = 1.0
+    """Initial value of the learned scalar g that multiplies a continuous thought when it is fed back
+    (input = g · h, h the post-final-norm hidden state). 1.0 is plain Coconut; the CPU recipe starts
+    at the token-embedding scale (0.02), see GPT.feed_back."""
 
     def __post_init__(self) -> None:
         if self.d_model % (2 * self.n_heads):
@@ -48,6 +52,8 @@ class ModelConfig:
             raise ValueError("all sizes in ModelConfig must be positive")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must lie in [0, 1)")
+        if not self.thought_gain > 0.0:
+            raise ValueError("thought_gain must be > 0 (1.0 feeds the hidden state back unscaled)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,6 +124,7 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
+        self.thought_gain = nn.Parameter(torch.tensor(float(cfg.thought_gain)))
         self.apply(self._init)
         for blk in self.blocks:  # GPT-2: residual projections scaled by 1/sqrt(2 n_layers)
             for lin in (blk.proj, blk.fc_out):
@@ -132,6 +139,18 @@ class GPT(nn.Module):
 
     def embed(self, ids: Int[Tensor, "B T"]) -> Float[Tensor, "B T D"]:
         return self.W_E(ids)
+
+    def feed_back(self, hidden: Float[Tensor, "... D"]) -> Float[Tensor, "... D"]:
+        """Input embedding of the next slot made from a continuous thought: g · h (Coconut: g = 1).
+
+        h is the last hidden state after the final LayerNorm, so its norm is about sqrt(D) times the
+        LN gain, while token embeddings start at std 0.02 (norm 0.02·sqrt(D)); fed back unscaled, a
+        thought outweighs everything the blocks add to its column by ~50× and the next thought stays
+        close to the last one. The learned scalar g (init ModelConfig.thought_gain) puts both inputs
+        on one scale; the thought itself (the probe's t_i) is still h, and a positive scalar changes
+        no inner-product ordering.
+        """
+        return self.thought_gain * hidden
 
     def logits(self, hidden: Float[Tensor, "B T D"]) -> Float[Tensor, "B T V"]:
         return hidden @ self.W_E.weight.T

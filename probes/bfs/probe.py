@@ -2,20 +2,25 @@
 
 For every problem, thought step i = 1..hops and graph node v, the score ⟨t_i, E[v]⟩: the i-th
 continuous thought (post-final-norm hidden state) against v's input embedding (= v's logit, the LM
-head is tied). Nodes fall into four *disjoint* groups at step i:
+head is tied). The groups at step i are the paper's (and the spec's) *nested* sets:
   optimal       Optimal(i): at distance i and on a shortest root→target path
-  frontier      Frontier(i) \\ Optimal(i): at distance i, not on a shortest path
-  reachable     Reachable(i-1): reached in fewer than i steps
+  frontier      Frontier(i): at distance exactly i            (⊇ Optimal(i))
+  reachable     Reachable(i): within i steps of the root      (⊇ Frontier(i))
   not_reachable everything else (farther than i, or not reachable at all)
-The paper's finding: optimal > frontier > reachable ≫ not_reachable, i.e. t_i is a superposition
-of the BFS frontier. Second read-out: layer-2 attention from the slot that holds t_i (the query that
-expands Frontier(i)) summed over each edge's three tokens "s t |" and averaged over heads, grouped
-by the edge's *source* node the same way. Means get 95 % CIs from a bootstrap over problems.
+so a node is counted in every group it belongs to. The paper's finding: optimal > frontier >
+reachable ≫ not_reachable, i.e. t_i is a superposition of the BFS frontier.
+`ProbeConfig.grouping = "disjoint"` instead puts each node in its most specific group only
+(frontier \\ optimal, reachable = reached in fewer than i steps), which separates nodes that
+were visited earlier from the frontier.
+Second read-out: layer-2 attention from the slot that holds t_i (the query that expands
+Frontier(i)) summed over each edge's three tokens "s t |" and averaged over heads, grouped by the
+edge's *source* node the same way. Means get 95 % CIs from a bootstrap over problems.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -47,12 +52,16 @@ class ProbeConfig:
     """Confidence level."""
     n_bins: int = 40
     """Histogram bins per thought step."""
+    grouping: Literal["nested", "disjoint"] = "nested"
+    """nested: Optimal ⊆ Frontier ⊆ Reachable(i) as in the paper; disjoint: most specific group only."""
 
     def __post_init__(self) -> None:
         if self.n_problems < 2 or self.n_bootstrap < 10:
             raise ValueError("need n_problems >= 2 and n_bootstrap >= 10 for confidence intervals")
         if not 0.5 <= self.level < 1.0:
             raise ValueError("level must lie in [0.5, 1)")
+        if self.grouping not in ("nested", "disjoint"):
+            raise ValueError("grouping must be 'nested' or 'disjoint'")
 
 
 def group_of(p: Problem, v: int, i: int) -> int:
@@ -61,6 +70,14 @@ def group_of(p: Problem, v: int, i: int) -> int:
     if d == i:
         return 0 if v in p.optimal(i) else 1
     return 2 if 0 <= d < i else 3
+
+
+def groups_of(p: Problem, v: int, i: int, grouping: str = "nested") -> tuple[int, ...]:
+    """Indices into GROUPS of every group node v belongs to at step i (one index when disjoint)."""
+    g = group_of(p, v, i)
+    if grouping == "disjoint" or g >= 2:
+        return (g,)
+    return tuple(range(g, 3))  # optimal -> optimal, frontier, reachable; frontier -> frontier, reachable
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,7 @@ class BFSProbeResult:
         return d
 
     @staticmethod
-    def from_dict(d: dict) -> "BFSProbeResult":
+    def from_dict(d: dict) -> BFSProbeResult:
         return BFSProbeResult(
             config=d["config"], steps=tuple(d["steps"]),
             scores=tuple(GroupStat(**x) for x in d["scores"]),
@@ -148,10 +165,10 @@ def _records(model: GPT, problems: list[Problem], vocab: Vocab, cfg: ProbeConfig
             pid, off = start + b, P - len(pr.ids)
             for i in range(1, p.hops + 1):
                 for v in p.nodes:
-                    score_rows.append((pid, i, group_of(p, v, i), scores_BJV[b, i - 1, v]))
+                    score_rows += [(pid, i, g, scores_BJV[b, i - 1, v]) for g in groups_of(p, v, i, cfg.grouping)]
                 for (s, _), col in zip(pr.edges, pr.edge_starts):
                     mass = attn_BJP[b, i - 1, off + col : off + col + 3].sum()
-                    attn_rows.append((pid, i, group_of(p, s, i), mass))
+                    attn_rows += [(pid, i, g, mass) for g in groups_of(p, s, i, cfg.grouping)]
             if not example and p.hops == max(q.hops for q in problems):
                 example = _example(p, pr, scores_BJV[b], attn_BJP[b], off)
     return np.array(score_rows), np.array(attn_rows), example

@@ -4,8 +4,12 @@ from collections import deque
 
 import numpy as np
 import pytest
-
-from superscope.probes.bfs.generator import GraphConfig, Problem, generate_problems, make_splits
+from superscope.probes.bfs.generator import (
+    GraphConfig,
+    Problem,
+    generate_problems,
+    make_splits,
+)
 from superscope.probes.bfs.tokens import Vocab, cot_tail, encode_prompt
 
 
@@ -49,7 +53,7 @@ def test_groups_nested_and_exact(problems):
     for p in problems:
         d = _dist(p.edges, p.root)
         back = _dist([(t, s) for s, t in p.edges], p.target)
-        for i in range(0, p.hops + 1):
+        for i in range(p.hops + 1):
             opt, fr, re, nr = p.optimal(i), p.frontier(i), p.reachable(i), p.not_reachable(i)
             assert opt <= fr <= re and not (re & nr) and (re | nr) == set(p.nodes)
             assert fr == {v for v, k in d.items() if k == i}

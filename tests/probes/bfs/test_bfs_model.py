@@ -5,9 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from superscope.probes.bfs.batches import make_tail, sequence_loss
-from superscope.probes.bfs.coconut import coconut_forward, coconut_reference, collate_prompts
+from superscope.probes.bfs.coconut import (
+    coconut_forward,
+    coconut_reference,
+    collate_prompts,
+)
 from superscope.probes.bfs.generator import GraphConfig, generate_problems
 from superscope.probes.bfs.model import GPT, ModelConfig
 from superscope.probes.bfs.tokens import Vocab, encode_prompt

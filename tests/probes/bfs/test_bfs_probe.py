@@ -5,10 +5,16 @@ import json
 
 import numpy as np
 import pytest
-
 from superscope.analyses.cmd_bfs import field_docs, register
-from superscope.probes.bfs import GROUPS, BFSProbeResult, ProbeConfig, bfs_probe, generate_problems, load_checkpoint
-from superscope.probes.bfs.probe import group_of
+from superscope.probes.bfs import (
+    GROUPS,
+    BFSProbeResult,
+    ProbeConfig,
+    bfs_probe,
+    generate_problems,
+    load_checkpoint,
+)
+from superscope.probes.bfs.probe import group_of, groups_of
 from superscope.probes.bfs.stats import bootstrap_group_stats
 
 
@@ -26,6 +32,10 @@ def test_groups_partition_the_nodes():
             assert {v for v, k in zip(p.nodes, g) if k == 0} == p.optimal(i)
             assert {v for v, k in zip(p.nodes, g) if k <= 1} == p.frontier(i)
             assert {v for v, k in zip(p.nodes, g) if k <= 2} == p.reachable(i)
+            nested = {name: {v for v in p.nodes if k in groups_of(p, v, i)} for k, name in enumerate(GROUPS)}
+            assert nested["optimal"] == p.optimal(i) and nested["frontier"] == p.frontier(i)
+            assert nested["reachable"] == p.reachable(i) and nested["not_reachable"] == p.not_reachable(i)
+            assert all(groups_of(p, v, i, "disjoint") == (group_of(p, v, i),) for v in p.nodes)
 
 
 def test_shipped_model_shows_bfs_ordering(result):
