@@ -90,7 +90,7 @@ class Pipeline:
             return folder
         source = self.load_source(hook)
         c = self.cfg
-        tc = TrainConfig(total_tokens=total_tokens, batch_size=c.batch_size, aux_loss=c.aux_loss, seed=c.seed,
+        tc = TrainConfig(total_tokens=total_tokens, batch_size=c.batch_size, aux_loss=c.aux_loss, seed=c.seed, lr=c.lr,
                          checkpoint_every_tokens=max(c.batch_size, total_tokens // 4))
         t0 = time.perf_counter()
         train(self.sae_config(hook, arch, source.d), epoch_batches(source, c.batch_size, total_tokens, c.seed),

@@ -42,6 +42,10 @@ class RunConfig:
     """Training tokens for each layer-sweep SAE."""
     batch_size: int = 4096
     """SAE training batch B."""
+    lr: float | None = 1.5e-3
+    """SAE learning rate. None = the rule of Gao et al. 2024, 2e-4/√(F/2¹⁴) (3.8e-4 at F=4608), made for
+    runs of thousands of steps; the default run gives each SAE only ~40-160 steps, where 1.5e-3 is better
+    (TopK at layer 15, 640k tokens: held-out FVU 0.32 -> 0.21)."""
     aux_loss: Literal["auxk", "zipf", "none"] = "auxk"
     """Auxiliary loss for the SAEs."""
     splice_tokens: int = 2_048
