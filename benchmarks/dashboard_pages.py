@@ -6,6 +6,7 @@ whole frontend loads again); "nav" clicks the page in the sidebar of the running
 
     python benchmarks/dashboard_pages.py --runs-root runs --run default --json out.json
     python benchmarks/dashboard_pages.py --runs-root runs --run default --quick    # one warm load per page
+    python benchmarks/dashboard_pages.py --runs-root runs --run default --screenshots shots/   # + one PNG per page
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="warm loads per page")
     parser.add_argument("--quick", action="store_true", help="one warm load per page")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--screenshots", help="folder for one full-page PNG per page (after its warm loads)")
     args = parser.parse_args()
     reason = browser_missing()
     if reason:
@@ -64,6 +66,9 @@ def main() -> None:
             target = f"{url}/{'' if name == 'overview' else name}?run={args.run}"  # the default page is /
             first = load(page, target, title, charts)
             warm = [load(page, target, title, charts) for _ in range(repeats)]
+            if args.screenshots:
+                Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(Path(args.screenshots) / f"{name}.png"), full_page=True)
             rows.append({"page": name, "first_s": first, "reload_median_s": statistics.median(warm),
                          "reload_max_s": max(warm)})
         nav: dict[str, list[float]] = {name: [] for name in PAGES}
