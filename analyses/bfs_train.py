@@ -48,7 +48,7 @@ class TrainConfig:
     """Position encoding; rotary on CPU (learned absolute positions plateau far longer), GPT-2's on GPU."""
     n_train: int = 10000
     """Training problems per epoch (edges and candidates are reshuffled every epoch)."""
-    fresh_train: bool = False
+    fresh_train: bool = True
     """Draw a new training set every epoch (the generator costs ~2 CPU-s per 10k problems), so the
     model never sees a problem twice and cannot over-fit; False reuses one set for all epochs."""
     n_valid: int = 500

@@ -56,7 +56,7 @@ def test_fresh_training_sets_are_new_each_epoch_and_seeded():
 
     graph = GraphConfig()
     splits = make_splits(graph, 20, 5, 5, seed=0)
-    fixed, fresh = TrainConfig(n_train=20), TrainConfig(n_train=20, fresh_train=True)
+    fixed, fresh = TrainConfig(n_train=20, fresh_train=False), TrainConfig(n_train=20, fresh_train=True)
     assert train_set(3, splits, fixed, graph) is splits["train"] and train_set(0, splits, fresh, graph) is splits["train"]
     e1, e2 = train_set(1, splits, fresh, graph), train_set(2, splits, fresh, graph)
     assert len(e1) == 20 and e1 != e2 and e1 != splits["train"] and e1 == train_set(1, splits, fresh, graph)
