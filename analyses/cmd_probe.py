@@ -161,7 +161,8 @@ def _cmd_toy_validation(args: argparse.Namespace) -> None:
     out = _output(args, "toy-validation")
     result = run_toy_validation(cfg)
     for arch, r in result.pearson_r.items():
-        print(f"{arch} k={cfg.sae_k}: Pearson r(ψ_SAE, ψ_true) = {r:.3f} (paper 0.94 ± 0.02)")
+        knob = f"λ={cfg.sae_l1_coef}" if arch == "l1" else f"k={cfg.sae_k}"
+        print(f"{arch} {knob}: Pearson r(ψ_SAE, ψ_true) = {r:.3f} (paper 0.94 ± 0.02)")
     print(f"wrote {write_json_atomic(out, {'probe': 'toy-validation', **result.to_dict()})}")
 
 
