@@ -92,18 +92,31 @@ def coverage_figure(ft: dict) -> go.Figure:
     return fig
 
 
+def log_spaced_indices(n: int, head: int = 200, max_points: int = 600) -> np.ndarray:
+    """Indices 0…n-1 to draw on a log-x axis: all of the first ``head``, then log-spaced (at most
+    ``max_points`` in all), always including the last. Beyond the head the markers would overlap."""
+    if n <= max_points:
+        return np.arange(n)
+    tail = np.unique(np.geomspace(head, n - 1, max_points - head).astype(int))
+    return np.concatenate([np.arange(head), tail])
+
+
 def degree_figure(ft: dict) -> go.Figure:
-    """Token degree (distinct features it activates) against frequency rank, log-log, with power-law fits."""
+    """Token degree (distinct features it activates) against frequency rank, log-log, with power-law fits.
+
+    Every token of the first 200 ranks is drawn, then a log-spaced subset (the page stays light with
+    tens of thousands of tokens); the fitted line is exact on log-log axes from its two ends."""
     fig = go.Figure()
     for hook, g in _graphs(ft):
         deg = np.asarray(g.get("degrees") or [], dtype=float)
-        ranks = np.arange(1, deg.size + 1)
         labels = list(g.get("labels") or [])
-        fig.add_scatter(x=ranks, y=deg, mode="markers", marker_size=4, name=f"layer {hook_layer(hook)}",
-                        text=[repr(t) for t in labels] + [""] * (deg.size - len(labels)))
+        idx = log_spaced_indices(deg.size)
+        fig.add_scatter(x=idx + 1, y=deg[idx], mode="markers", marker_size=4, name=f"layer {hook_layer(hook)}",
+                        text=[repr(labels[i]) if i < len(labels) else "" for i in idx])
         fit = g.get("degree_fit")
         if fit and deg.size:
-            fig.add_scatter(x=ranks, y=np.exp(fit["intercept"]) * ranks ** fit["slope"], mode="lines",
+            ends = np.array([1, deg.size])
+            fig.add_scatter(x=ends, y=np.exp(fit["intercept"]) * ends ** fit["slope"], mode="lines",
                             name=f"L{hook_layer(hook)} fit slope {fit['slope']:.2f}", line={"dash": "dot"})
     fig.update_layout(title="Token degree vs frequency rank",
                       xaxis={"type": "log", "title": "frequency rank"}, yaxis={"type": "log", "title": "distinct features"},

@@ -102,3 +102,13 @@ def test_cli_report_and_dashboard(run_root, tmp_path, capsys):
     cmd = dashboard_command("runs", "default", port=8600, headless=True)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("dashboards/app.py")
     assert cmd[-5:] == ["--", "--runs-root", "runs", "--run", "default"] and "8600" in cmd
+
+
+def test_degree_plot_thins_long_tails_but_keeps_head_and_last_rank():
+    import numpy as np
+    from superscope.analyses._report_probes import log_spaced_indices
+
+    assert np.array_equal(log_spaced_indices(50), np.arange(50))
+    idx = log_spaced_indices(50_000, head=200, max_points=600)
+    assert len(idx) <= 600 and np.all(np.diff(idx) > 0)
+    assert np.array_equal(idx[:200], np.arange(200)) and idx[-1] == 49_999
