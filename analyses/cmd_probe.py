@@ -76,7 +76,8 @@ def _cmd_entropy(args: argparse.Namespace) -> None:
         sae = load_sae(folder)
         sae.eval()
         ef = effective_features(sae, source.batches(args.batch_size, shuffle=False), n_bootstrap=args.n_bootstrap,
-                                max_tokens=args.max_tokens, label=f"{hook}/{arch}", seed=args.seed)
+                                max_tokens=args.max_tokens, label=f"{hook}/{arch}", seed=args.seed,
+                                block_tokens=args.block_tokens)
         results.append({"hook": hook, "architecture": arch, **ef.to_dict()})
         print(f"{hook}/{arch}: F_eff = {ef.f_eff:.1f}, ψ = {ef.psi:.2f} over {ef.n_tokens} tokens")
     path = write_json_atomic(_output(args, "superposition_entropy"), {"probe": "entropy", "results": results})
@@ -201,6 +202,8 @@ def register(subparsers: Any) -> None:
     _common(p, True)
     _run_probe_args(p)
     p.add_argument("--n-bootstrap", type=int, default=200, help="bootstrap resamples for the CI")
+    p.add_argument("--block-tokens", type=int, default=256,
+                   help="consecutive tokens per bootstrap block (the SAE still encodes whole batches)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.set_defaults(func=_cmd_entropy)
 

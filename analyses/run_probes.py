@@ -3,7 +3,9 @@
 
 Writes ``probes/superposition_entropy.json`` (every hook × architecture) and
 ``probes/function_tokens.json`` (every hook, the first architecture; coverage table over the layers
-and the next-token loss split). Both read the held-out activations.
+and the next-token loss split), both from the held-out activations, and ``probes/bfs.json``: the
+BFS-superposition probe (``superscope bfs probe``) of the Coconut model shipped with the package on
+freshly generated reachability problems (it does not depend on the language model).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ def run_probes(run: RunFolder, cfg: RunConfig, model: Any = None) -> dict:
         ["probe", "entropy", "--run", root, "--source", "heldout", "--batch-size", str(cfg.batch_size),
          "--seed", str(cfg.seed)],
         ["probe", "function-tokens", "--run", root, "--source", "heldout", "--arch", cfg.archs[0], "--with-model"],
+        ["bfs", "probe", "--run", root, "--checkpoint", "coconut"],
     ]
     for argv in commands:
         args = parser.parse_args(argv)
         args.func(args)
-    return {"probes": ["superposition_entropy", "function_tokens"]}
+    return {"probes": ["superposition_entropy", "function_tokens", "bfs"]}

@@ -137,6 +137,21 @@ def test_effective_features_with_a_superscope_sae():
     assert res.sae_config["architecture"] == "topk" and res.sae_config["k"] == 2
 
 
+def test_bootstrap_blocks_are_token_blocks_not_batches():
+    """MC encodes whole batches (selection over the batch), the CI still gets many blocks."""
+    from superscope.saes import SAEConfig, create_sae
+
+    sae = create_sae(SAEConfig(architecture="mutual_choice", d_in=8, d_sae=32, k=2))
+    x = torch.randn(2048, 8)
+    fine = effective_features(sae, [x[:1024], x[1024:]], n_bootstrap=50, block_tokens=128)
+    coarse = effective_features(sae, [x[:1024], x[1024:]], n_bootstrap=50, block_tokens=None)
+    assert fine.n_blocks == 16 and coarse.n_blocks == 2
+    assert fine.f_eff == pytest.approx(coarse.f_eff, rel=1e-6)  # same codes: only the blocking differs
+    assert fine.f_eff_ci[0] < fine.f_eff < fine.f_eff_ci[1]
+    with pytest.raises(ValueError, match="block_tokens"):
+        effective_features(sae, [x], block_tokens=0)
+
+
 def test_bad_input_is_rejected_with_a_clear_message():
     with pytest.raises(ValueError, match="width 7 but d_sae=8"):
         effective_features_from_codes([torch.zeros(4, 7)], 8)
@@ -152,3 +167,14 @@ def test_bad_input_is_rejected_with_a_clear_message():
         effective_features(StandIn(), [torch.zeros(4, 5)])
     with pytest.raises(TypeError, match="encode"):
         effective_features(object(), [torch.zeros(4, 5)])
+
+
+def test_interval_is_centred_on_the_estimate_even_when_resamples_are_biased():
+    from superscope.probes._stats import centred_interval
+
+    boot = np.array([8.0, 9.0, 10.0, 11.0, 12.0] * 20)  # median 10, biased below the estimate 15
+    lo, hi = centred_interval(boot, 15.0, 0.95)
+    assert lo < 15.0 < hi and hi - lo == pytest.approx(np.quantile(boot, 0.975) - np.quantile(boot, 0.025))
+    z = _codes(8192, 256, 4, seed=3, skew=1.5)  # many rare features: resamples lose them
+    res = effective_features_from_codes(list(z.split(256)), 256, n_bootstrap=200)
+    assert res.f_eff_ci[0] < res.f_eff < res.f_eff_ci[1]
