@@ -43,7 +43,7 @@ class ModelConfig:
     thought_gain: float = 1.0
     """Initial value of the learned scalar g that multiplies a continuous thought when it is fed back
     (input = g · h, h the post-final-norm hidden state). 1.0 is plain Coconut; the CPU recipe starts
-    at the token-embedding scale (0.02), see GPT.feed_back."""
+    at the token-embedding init scale (0.02); see GPT.feed_back."""
 
     def __post_init__(self) -> None:
         if self.d_model % (2 * self.n_heads):
@@ -144,11 +144,11 @@ class GPT(nn.Module):
         """Input embedding of the next slot made from a continuous thought: g · h (Coconut: g = 1).
 
         h is the last hidden state after the final LayerNorm, so its norm is about sqrt(D) times the
-        LN gain, while token embeddings start at std 0.02 (norm 0.02·sqrt(D)); fed back unscaled, a
-        thought outweighs everything the blocks add to its column by ~50× and the next thought stays
-        close to the last one. The learned scalar g (init ModelConfig.thought_gain) puts both inputs
-        on one scale; the thought itself (the probe's t_i) is still h, and a positive scalar changes
-        no inner-product ordering.
+        LN gain, while token embeddings start at std 0.02 (norm 0.02·sqrt(D)): unscaled, a thought
+        enters ~50× larger than a token. The learned scalar g (init ModelConfig.thought_gain) lets
+        training set the ratio; the thought itself (the probe's t_i) is still h, and a positive
+        scalar changes no inner-product ordering. Measured on the CPU recipe, g = 0.02 and g = 1.0
+        at init train equally well (96.65 % vs 96.25 % test; g ends ≈ 0.8 and ≈ 1.0).
         """
         return self.thought_gain * hidden
 
@@ -168,7 +168,7 @@ class GPT(nn.Module):
         key_ok_BS marks real (non-padding) keys over all S = cached + T positions; a query sees the
         keys at or before its own column that are real, and always itself (so padding rows stay finite).
         """
-        B, T, _ = x_BTD.shape
+        T = x_BTD.shape[1]
         S = key_ok_BS.shape[1]
         if int(pos_BT.max()) >= self.cfg.max_len:
             raise ValueError(f"sequence needs position {int(pos_BT.max())} >= max_len={self.cfg.max_len}; "
