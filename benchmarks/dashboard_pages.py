@@ -27,7 +27,7 @@ from superscope.dashboards._browser import (
 PAGES = {"overview": (None, "Overview", 1), "features": ("Feature browser", "Feature browser", 1),
          "compare": ("SAE comparison", "SAE comparison", 4), "live": ("Live prompt", "Live prompt", 0),
          "superposition": ("Superposition", "Superposition", 2),
-         "function_tokens": ("Function tokens", "Function tokens", 2), "bfs": ("BFS thoughts", "BFS thoughts", 0)}
+         "function_tokens": ("Function tokens", "Function tokens", 2), "bfs": ("BFS thoughts", "BFS thoughts", 3)}
 
 
 def load(page, url: str | None, title: str, charts: int, link: str | None = None) -> float:
@@ -52,7 +52,8 @@ def live_encode(page, url: str, shots: str | None) -> float:
     wait_rendered(page, "Live prompt", timeout_ms=600_000)
     t0 = time.perf_counter()
     page.get_by_role("button", name="Encode").click()
-    page.wait_for_function("() => document.body.innerText.includes('Features on token')", timeout=600_000)
+    page.wait_for_function("() => document.body.innerText.includes('Features on token') && "
+                           "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1", timeout=600_000)
     seconds = time.perf_counter() - t0
     if shots:
         page.screenshot(path=str(Path(shots) / "live_encoded.png"), full_page=True)
