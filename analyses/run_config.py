@@ -1,4 +1,4 @@
-"""Configuration of the main job, ``superscope run`` (defaults finish in ~15 minutes on 2 CPU cores)."""
+"""Configuration of the main job, ``superscope run`` (defaults finish in ~10 minutes on 2 idle CPU cores)."""
 
 from __future__ import annotations
 
