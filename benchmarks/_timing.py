@@ -86,4 +86,5 @@ def environment() -> dict[str, Any]:
 
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "batch": args.batch, "k": args.k, "source": {"d": 64, "n_features": 512, "mean_active": 8.0,
               "seed": args.seed + SOURCE_SEED_OFFSET}, "sae_seed": args.seed,
               "recipe": TOY_RECIPE, "runs": rows, "init_baseline": baseline, "all_recovery_targets_met": met, "total_train_seconds": total,
-              "environment": {**environment(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}}
+              "environment": environment()}
     if args.json:
         write_json(args.json, result)
     return result

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "batch": batch, "dtype": "float32", "device": args.device}, "rounds": rounds,
               "quick": args.quick, "median_s": med, "times_s": times, "ratios_time": all_ratios(med),
               "tokens_per_s": {n: batch / t for n, t in med.items()}, "targets": targets,
-              "environment": {**environment(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}}
+              "environment": environment()}
     if args.json:
         write_json(args.json, result)
     return result

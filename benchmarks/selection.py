@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "d_in": args.d_in, "dtype": "float32", "device": args.device}, "rounds": rounds,
               "quick": args.quick, "median_s": med, "times_s": times, "ratios_time": all_ratios(med),
               "targets": targets, "identity": identity,
-              "environment": {**environment(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}}
+              "environment": environment()}
     if args.json:
         write_json(args.json, result)
     return result
