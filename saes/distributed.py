@@ -184,7 +184,7 @@ def _spread(x_BD: Tensor) -> Tensor:
 def default_device() -> torch.device:
     """cuda:LOCAL_RANK when the NCCL backend is in use, else the CPU."""
     if dist.is_initialized() and dist.get_backend() == "nccl":
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
 
 
@@ -199,6 +199,6 @@ def train_distributed(cfg: SAEConfig, batches: Iterable[Tensor], train_cfg: Trai
 
 
 if __name__ == "__main__":  # torchrun ... -m superscope.saes.distributed ...
-    from .distributed_cli import main
+    from .distributed_cli import run_and_exit
 
-    raise SystemExit(main())
+    run_and_exit()

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -84,7 +84,7 @@ def init_from_env(backend: str) -> bool:
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
     return True
 
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             if not dist.is_initialized() or dist.get_rank() == 0:
                 world = dist.get_world_size() if dist.is_initialized() else 1
                 print(f"trained {arch} (F={sae.cfg.d_sae}, k={sae.cfg.k}) on {world} process(es) → {out}")
+        if joined:
+            dist.barrier()  # no rank tears down while another still writes or communicates
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"superscope.saes.distributed: error: {err}", file=sys.stderr)
         return 1
@@ -112,3 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         if joined:
             dist.destroy_process_group()
     return 0
+
+
+def run_and_exit(argv: list[str] | None = None) -> NoReturn:
+    """``main``, then leave without interpreter finalisation: the process-group entry point torchrun runs.
+
+    DDP's reducer keeps the gloo process group alive after ``destroy_process_group`` (its hooks sit on
+    the parameters' gradient accumulators), so gloo's worker threads outlive ``main``. A worker that
+    frees a finished collective's tensors after finalisation began must take the GIL, cannot, and
+    aborts the process ("terminate called without an active exception", SIGABRT; seen on a loaded
+    2-core machine in about 1 run in 10; pytorch/pytorch PR 179291 describes the same race). Every
+    file is complete by now (atomic writes, then a barrier), so nothing is lost by skipping it."""
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
