@@ -123,6 +123,10 @@ class TrainConfig:
     """aux_zipf: a feature is under-used if p_f < γ·p*_rank(f)."""
     zipf_s: float | None = 1.0
     """aux_zipf: target exponent s; None fits it on ranks 1…F/2."""
+    calibrate_thresholds: bool = True
+    """MC/FC/BatchTopK: end by setting θ (θ_f) from the final weights on the last training batch — the
+    same statistic as the EMA, with decay 0. The EMA lags on short runs (a 156-step run kept θ 37 % above
+    its final value, and threshold mode fired half the budget)."""
     init_batches: int = 1
     """Batches used for the geometric-median b_dec and the input scale."""
     checkpoint_every_tokens: int = 0

@@ -150,11 +150,14 @@ class DistributedTrainer(Trainer):
         if self.rank == 0:
             super().maybe_checkpoint(prev_tokens)
 
-    def finish(self) -> BaseSAE:
+    def finish(self, last_batch: Tensor | None = None) -> BaseSAE:
         self.sae.__dict__.pop("select", None)  # back to the class's (batch-local) selection
         self.ddp = None
+        if last_batch is not None:  # every rank holds the same GLOBAL batch: same θ as one process
+            last_batch = last_batch.to(self.device)
         if self.rank == 0:
-            return super().finish()
+            return super().finish(last_batch)
+        self.calibrate_thresholds(last_batch)
         self.sae.eval()
         return self.sae
 

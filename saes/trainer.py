@@ -165,7 +165,19 @@ class Trainer:
         save_checkpoint(self.out_dir, self.sae, self.opt, {"step": self.step, "tokens_seen": self.tokens_seen,
                                                            "train_cfg": self.tc.to_dict()})
 
-    def finish(self) -> BaseSAE:
+    @torch.no_grad()
+    def calibrate_thresholds(self, last_batch: Tensor | None) -> None:
+        """θ (MC) / θ_f (FC) from the final weights: the variant's ``after_step`` statistic (smallest
+        selected code; m_f-th largest of column f) on the last training batch, with EMA decay 0.
+        specs/saes.md learns θ as an EMA over training, which trails the weights by ~1/(1 − decay) steps."""
+        if not self.tc.calibrate_thresholds or last_batch is None:
+            return
+        self.sae.train()  # batch selection, as during training
+        with small_ops_serial():
+            self.sae.after_step(self.sae(last_batch.to(self.sae.W_enc.device)), 0.0)
+
+    def finish(self, last_batch: Tensor | None = None) -> BaseSAE:
+        self.calibrate_thresholds(last_batch)
         self.sae.eval()
         if self.out_dir is not None:
             save_sae(self.sae, self.out_dir)
@@ -184,9 +196,10 @@ class Trainer:
     def run(self, batches: Iterable[Tensor], resume: bool = True) -> BaseSAE:
         stream: Iterator[Tensor] = iter(batches)
         resumed = resume and self.restore()
+        x: Tensor | None = None
         if resumed:
             for _ in range(self.step):
-                next(stream)
+                x = next(stream)
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=self.tc.total_tokens, initial=self.tokens_seen, unit="tok", unit_scale=True,
@@ -195,9 +208,10 @@ class Trainer:
         if self.sae is not None:
             self.sae.train()
         while self.tokens_seen < self.tc.total_tokens:
-            x = next(stream, None)
-            if x is None:
+            batch = next(stream, None)
+            if batch is None:
                 break
+            x = batch
             if self.sae is None:
                 self.initialise(x)
                 self.sae.train()
@@ -212,7 +226,7 @@ class Trainer:
         bar.close()
         if self.sae is None:
             raise ValueError("the activation stream yielded no batches: nothing to train on")
-        return self.finish()
+        return self.finish(x)
 
 
 def remove_write_debris(out_dir: Path) -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -73,3 +74,32 @@ def test_lr_schedule_warms_up_and_decays():
     assert default_lr(2**14) == pytest.approx(2e-4)
     f = [lr_factor(s, 100, 10, 0.2) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == 1.0 and f[50] == 1.0 and f[99] < 0.1
+
+
+@pytest.mark.parametrize("arch", ["mutual_choice", "batchtopk", "feature_choice"])
+def test_thresholds_are_calibrated_on_the_final_weights(arch):
+    """θ ends as the selection statistic of the final weights on the last batch: threshold mode then
+    fires what batch selection picks there, less the entries exactly at θ (z fires where pre > θ)."""
+    cfg = SAEConfig(architecture=arch, d_in=12, d_sae=48, k=4)
+    tc = TrainConfig(total_tokens=12 * 32, batch_size=32, progress=False, lr=1e-2)
+    batches = _batches()
+    sae = train(cfg, batches, tc)
+    with torch.no_grad():
+        picked = sae(batches[-1]).codes  # eval, inference_mode="batch"
+        sae.cfg = dataclasses.replace(sae.cfg, inference_mode="threshold")
+        fired = sae(batches[-1]).codes
+    if arch == "feature_choice":
+        picked_F = torch.bincount(picked.cols_N[picked.values_N > 0], minlength=48)
+        fired_F = torch.bincount(fired.cols_N, minlength=48)
+        full_F = picked_F == sae.capacities(32)  # columns whose m_f-th value is θ_f
+        assert torch.equal(fired_F[full_F], picked_F[full_F] - 1)
+        assert bool((fired_F[~full_F] >= picked_F[~full_F]).all())  # θ_f = 0: every positive code fires
+    else:
+        assert fired.cols_N.numel() == int((picked.values_N > 0).sum()) - 1
+
+    uncalibrated = train(cfg, batches, dataclasses.replace(tc, calibrate_thresholds=False))
+    name = "theta_F" if arch == "feature_choice" else "theta"
+    assert not torch.allclose(getattr(uncalibrated, name), getattr(sae, name))  # the EMA: a different θ
+    for (n, a), (_, b) in zip(uncalibrated.state_dict().items(), sae.state_dict().items()):
+        if n not in (name, "theta_updates"):
+            assert torch.equal(a, b), n  # calibration touches only θ
