@@ -7,7 +7,8 @@ Each feature chooses the tokens it fires on, with a capacity m_f: ``uniform`` (m
 observed frequency curve unless given; normalised to Σ m_f = M, each m_f ≤ B).
 
 Inference (specs/saes.md): per-feature thresholds θ_f = EMA of the m_f-th largest value of column f
-during training; ``threshold`` mode uses z = ReLU(pre)·1[ReLU(pre) > θ_f].
+during training; ``threshold`` mode uses z = ReLU(pre)·1[ReLU(pre) > θ_f]. As for MC, the trainer
+ends by setting θ_f from the final weights on the last batch (``TrainConfig.calibrate_thresholds``).
 """
 
 from __future__ import annotations

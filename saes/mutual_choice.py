@@ -7,6 +7,8 @@ papers use this selection; one implementation, two registered names.
 
 Inference (specs/saes.md): a global threshold θ = EMA of the smallest selected activation during
 training; in ``threshold`` mode z = ReLU(pre)·1[ReLU(pre) > θ] (JumpReLU form), batch-independent.
+The trainer ends by setting θ to that statistic on the final weights (``TrainConfig.calibrate_thresholds``):
+the EMA trails the weights by ~1/(1 − decay) steps, which on a short run is most of the run.
 """
 
 from __future__ import annotations
