@@ -89,6 +89,10 @@ class BaseSAE(nn.Module):
     def after_step(self, out: ForwardOutput, ema: float) -> None:
         """Update learned inference state (thresholds, capacities) after a training step."""
 
+    def upgrade_saved(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Tensors saved by an earlier version → this version's names (the identity by default)."""
+        return tensors
+
     # ---- forward ------------------------------------------------------------------------------
     def check_input(self, x: Tensor) -> None:
         if not torch.is_floating_point(x):

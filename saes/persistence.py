@@ -55,7 +55,7 @@ def load_sae(folder: str | Path, device: str | torch.device = "cpu") -> BaseSAE:
         raise ValueError(f"SAE config {folder / CFG_FILE} is not a JSON object")
     cfg = SAEConfig.from_dict(cfg_data, source=str(folder / CFG_FILE))
     sae = create_sae(cfg)
-    tensors = read_safetensors(folder / WEIGHTS_FILE, "SAE weights")
+    tensors = sae.upgrade_saved(read_safetensors(folder / WEIGHTS_FILE, "SAE weights"))
     expected = dict(sae.state_dict())
     missing = sorted(set(expected) - set(tensors))
     if missing:

@@ -32,17 +32,26 @@ ARGV = ["--arch", *ARCHS, "--toy-d", "16", "--toy-features", "128", "--d-sae", "
 NOISE = 1e-5  # float32 round-off after 20 Adam steps; a changed selection or loss moves weights by ≫ 1e-3
 
 
-def _configs(arch: str) -> tuple[SAEConfig, TrainConfig, LaunchConfig]:
-    """The configs the command line builds from ARGV (same parser, same code)."""
-    args = build_parser().parse_args(ARGV)
+def _configs(arch: str, argv: tuple[str, ...] = tuple(ARGV)) -> tuple[SAEConfig, TrainConfig, LaunchConfig]:
+    """The configs the command line builds from ``argv`` (same parser, same code)."""
+    args = build_parser().parse_args(list(argv))
     launch, tc = from_args(LaunchConfig, args), from_args(TrainConfig, args)
     return from_args(SAEConfig, args, architecture=arch, d_in=launch.toy_d), tc, launch
 
 
 @functools.cache
-def _single_process(arch: str) -> torch.nn.Module:
-    cfg, tc, launch = _configs(arch)
+def _single_process(arch: str, argv: tuple[str, ...] = tuple(ARGV)) -> torch.nn.Module:
+    cfg, tc, launch = _configs(arch, argv)
     return train(cfg, global_batches(launch, tc)[0], tc)
+
+
+def _torchrun(argv: list[str], out) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "superscope.saes.distributed", *argv, "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "on 2 process(es)" in proc.stdout
 
 
 def _max_diff(a: torch.nn.Module, b: torch.nn.Module) -> dict[str, float]:
@@ -57,12 +66,7 @@ def _max_diff(a: torch.nn.Module, b: torch.nn.Module) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def torchrun_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "superscope.saes.distributed", *ARGV, "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "on 2 process(es)" in proc.stdout
+    _torchrun(ARGV, out)
     return out
 
 
@@ -76,6 +80,24 @@ def test_two_ranks_match_one_process(torchrun_out, arch, record_property):
     assert weights < NOISE and max(diffs.values()) < NOISE, diffs
     steps = [json.loads(line)["step"] for line in (torchrun_out / arch / "train_log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, STEPS + 1))  # rank 0 alone logs, each step once
+
+
+def test_two_ranks_fit_the_same_zipf_capacities(tmp_path):
+    """FC with zipf capacities and a fitted exponent: the demand counts are all_reduced, so both ranks
+    rank and fit on the global batch exactly as one process does (statistics bit-equal). Weights agree
+    to 1e-3, not 1e-5: tail features get capacity 0–1 and ~zero gradients, and Adam (g/√v) turns the
+    round-off of such gradients into full-size steps. Without the all_reduce (each rank counting its
+    own rows) the demand statistics differ and the test fails (checked by hand)."""
+    argv = ("--arch", "feature_choice", *ARGV[1 + len(ARCHS):], "--capacity-mode", "zipf")
+    _torchrun(list(argv), tmp_path)
+    distributed, single = load_sae(tmp_path / "feature_choice"), _single_process("feature_choice", argv)
+    for name in ("demand_ema_F", "freq_ema_F", "tokens_since_fired_F"):
+        assert torch.equal(getattr(distributed, name), getattr(single, name)), name
+    assert bool((single.demand_ema_F > 0).any())
+    assert torch.equal(distributed.capacities(BATCH), single.capacities(BATCH))
+    assert len(set(single.capacities(BATCH).tolist())) > 2  # zipf, not uniform
+    diffs = _max_diff(single, distributed)
+    assert max(diffs[n] for n in ("W_enc", "b_enc", "W_dec", "b_dec")) < 1e-3, diffs
 
 
 def test_distributed_checkpoint_resumes_in_one_process(torchrun_out, tmp_path):

@@ -79,8 +79,9 @@ def test_feature_choice_zipf_capacities_sum_to_budget():
     assert int(cap.sum()) == 120 and int(cap.max()) <= 40
     assert cap[0] >= cap[10] >= cap[47]
     fitted = make_sae("feature_choice", k=3, capacity_mode="zipf")
-    fitted.freq_ema_F.copy_(torch.arange(1, 49).float().pow(-0.8))
-    assert int(fitted.capacities(40).sum()) == 120
+    fitted.demand_ema_F.copy_(torch.arange(1, 49).float().pow(-0.8))
+    cap = fitted.capacities(40)
+    assert int(cap.sum()) == 120 and cap[0] > cap[47]
 
 
 def test_thresholds_learned_and_used_at_inference():
