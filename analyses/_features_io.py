@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError, safe_open
-from superscope.saes.atomic_io import read_json, write_json, write_safetensors
 from torch import Tensor
+
+from superscope.saes.atomic_io import read_json, write_json, write_safetensors
 
 FORMAT = "superscope.features"
 VERSION = 1

@@ -17,13 +17,14 @@ from typing import Literal
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
 from superscope.probes.bfs.batches import sequence_loss
 from superscope.probes.bfs.checkpoint import save_checkpoint
 from superscope.probes.bfs.evaluate import accuracy
 from superscope.probes.bfs.generator import GraphConfig, generate_problems, make_splits
 from superscope.probes.bfs.model import GPT, ModelConfig, pick_device
 from superscope.probes.bfs.tokens import Vocab
-from tqdm import tqdm
 
 
 @dataclass

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from superscope.saes import load_sae
 from torch import Tensor
 from tqdm.auto import tqdm
+
+from superscope.saes import load_sae
 
 from ._features_io import FeatureData, write_feature_folder
 from ._features_static import decoder_neighbours, logit_effects, unembedding

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from superscope.saes import SAEConfig, TrainConfig, evaluate, load_sae, train
 from superscope.saes.atomic_io import read_json, write_json

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
 from superscope.probes._io import json_safe, write_json_atomic
 from superscope.probes.scaling_toy import (
     ScalingToyConfig,

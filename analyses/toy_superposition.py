@@ -51,10 +51,11 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 from scipy import stats
+from tqdm.auto import tqdm
+
 from superscope.probes._io import json_safe, write_json_atomic
 from superscope.probes._threads import torch_threads
 from superscope.probes.superposition_entropy import effective_features
-from tqdm.auto import tqdm
 
 from ._toy_data import feature_batches, hidden_batches, sample_features
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from superscope.activations import load_activations, load_model
 from superscope.activations.shards import ShardWriter
 from superscope.analyses.features import FeatureDataConfig, write_feature_data

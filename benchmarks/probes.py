@@ -23,6 +23,7 @@ import argparse
 import time
 
 import torch
+
 from superscope.benchmarks._timing import (
     all_ratios,
     environment,

@@ -39,7 +39,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 from superscope.benchmarks._timing import (
-    all_ratios, environment, format_table, interleaved, medians, speedup, write_json,
+    all_ratios,
+    environment,
+    format_table,
+    interleaved,
+    medians,
+    speedup,
+    write_json,
 )
 
 # (fast contender, slow contender, minimum speed-up t_slow / t_fast)

@@ -26,7 +26,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see sae_step.py: measure 
 import torch
 
 from superscope.benchmarks._timing import (
-    all_ratios, environment, format_table, interleaved, medians, speedup, write_json,
+    all_ratios,
+    environment,
+    format_table,
+    interleaved,
+    medians,
+    speedup,
+    write_json,
 )
 from superscope.kernels import crow_from_rows, dispatch, selection_reference
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+
 from superscope.analyses._features_io import FeatureData
 from superscope.analyses._report_data import RunData, load_run
 

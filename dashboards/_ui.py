@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+
 from superscope.analyses._report_data import ARCH_LABEL, RunData
 
 from . import _cache

@@ -10,6 +10,7 @@ BFS thoughts. The sidebar picks the run (only folders inside the runs root are r
 from __future__ import annotations
 
 import streamlit as st
+
 from superscope.dashboards._state import sidebar_run_picker
 
 PAGES = (

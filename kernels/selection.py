@@ -27,8 +27,8 @@ import math
 import torch
 from torch import Tensor
 
-from .sparse_codes import crow_from_rows
 from .selection_reference import topm_global_reference
+from .sparse_codes import crow_from_rows
 from .threads import all_threads
 
 _SAMPLE_SIZE = 1 << 16

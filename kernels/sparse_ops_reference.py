@@ -6,7 +6,6 @@ Letters: B tokens, D = d_in, F features, N selected pairs. These define what the
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from .sparse_codes import SparseCodes

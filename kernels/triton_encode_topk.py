@@ -28,7 +28,15 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .triton_common import FLOAT_DTYPES, check_device, check_matrix, check_vector, dot_precision, interpreting, next_pow2
+from .triton_common import (
+    FLOAT_DTYPES,
+    check_device,
+    check_matrix,
+    check_vector,
+    dot_precision,
+    interpreting,
+    next_pow2,
+)
 
 GPU_BLOCK_F = 128  # fixed across autotuned configs: it sets the candidate buffer's shape
 INTERPRETER_META = {"BLOCK_B": 16, "BLOCK_F": 32, "BLOCK_D": 16, "GROUP_B": 4}

@@ -24,8 +24,16 @@ import triton.language as tl
 from torch import Tensor
 
 from .triton_common import (
-    FLOAT_DTYPES, TransposedCSR, check_csr, check_device, check_matrix, check_vector, dot_precision,
-    interpreting, next_pow2, transpose_csr,
+    FLOAT_DTYPES,
+    TransposedCSR,
+    check_csr,
+    check_device,
+    check_matrix,
+    check_vector,
+    dot_precision,
+    interpreting,
+    next_pow2,
+    transpose_csr,
 )
 
 

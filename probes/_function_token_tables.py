@@ -40,7 +40,8 @@ class CoverageTable:
     def markdown(self) -> str:
         """The table as GitHub markdown: measured rows first, then the paper's rows."""
         cols = self.columns()
-        fmt = lambda v: "" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+        def fmt(v):
+            return "" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in list(self.rows) + list(self.paper):
             lines.append("| " + " | ".join(fmt(r.get(c)) for c in cols) + " |")

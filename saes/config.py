@@ -72,7 +72,7 @@ class SAEConfig:
         return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "cfg.json") -> "SAEConfig":
+    def from_dict(cls, data: dict[str, Any], source: str = "cfg.json") -> SAEConfig:
         if data.get("format") != FORMAT_NAME:
             raise ValueError(
                 f"{source} is not a superscope SAE config (format={data.get('format')!r}); "

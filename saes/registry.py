@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import BaseSAE
 
-_REGISTRY: dict[str, type["BaseSAE"]] = {}
+_REGISTRY: dict[str, type[BaseSAE]] = {}
 
 
-def register(name: str) -> Callable[[type["BaseSAE"]], type["BaseSAE"]]:
-    def wrap(cls: type["BaseSAE"]) -> type["BaseSAE"]:
+def register(name: str) -> Callable[[type[BaseSAE]], type[BaseSAE]]:
+    def wrap(cls: type[BaseSAE]) -> type[BaseSAE]:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"SAE architecture {name!r} registered twice")
         _REGISTRY[name] = cls
@@ -25,7 +26,7 @@ def known_architectures() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def sae_class(name: str) -> type["BaseSAE"]:
+def sae_class(name: str) -> type[BaseSAE]:
     _load_builtin()
     try:
         return _REGISTRY[name]

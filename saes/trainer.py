@@ -25,7 +25,7 @@ from .base import BaseSAE, ForwardOutput
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import SAEConfig, TrainConfig
 from .init import geometric_median, input_scale_for
-from .losses import auxk_loss, aux_zipf_loss, normalized_mse
+from .losses import aux_zipf_loss, auxk_loss, normalized_mse
 from .persistence import create_sae, save_sae
 from .schedule import default_lr, default_warmup, lr_factor
 from .stats import dead_mask, update_firing_stats

@@ -166,7 +166,7 @@ def catalogue_rows() -> list[tuple[str, str]]:
     import tempfile
 
     rows = []
-    for name, call, exc, _ in LOADER_CASES + LIBRARY_CASES:
+    for name, call, _exc, _ in LOADER_CASES + LIBRARY_CASES:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 call(Path(tmp))

@@ -4,6 +4,7 @@ L0 distributions, per-token L0 against token difficulty (adaptive allocation), d
 from __future__ import annotations
 
 import streamlit as st
+
 from superscope.analyses import _report_saes as S
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import arch_label, df, guard, run_and_data

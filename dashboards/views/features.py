@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import streamlit as st
+
 from superscope.analyses._features_card import example_html
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, guard, run_and_data

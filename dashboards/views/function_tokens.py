@@ -4,6 +4,7 @@ and one token's feature set on the held-out tokens (probes/function_tokens.json 
 from __future__ import annotations
 
 import streamlit as st
+
 from superscope.analyses import _report_probes as P
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import arch_label, df, guard, run_and_data

@@ -7,6 +7,7 @@ import html
 
 import plotly.graph_objects as go
 import streamlit as st
+
 from superscope.dashboards import _cache
 from superscope.dashboards._queries import prompt_features
 from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, df, guard, run_and_data

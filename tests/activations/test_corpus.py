@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+
 from superscope.activations.corpus import Corpus, CorpusNotAvailableError, as_corpus, context_batches, iter_contexts
 from superscope.activations.documents import clean, embedded_documents
 

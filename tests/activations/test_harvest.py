@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+
 from superscope.activations.capture import Capture, run_hooks
 from superscope.activations.harvest import harvest, load_activations
 from superscope.activations.shards import MANIFEST

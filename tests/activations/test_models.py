@@ -7,6 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
+
 from superscope.activations import models
 from superscope.activations.hooks import d_model, hook_layer, validate_hooks
 from superscope.activations.models import ModelNotAvailableError, load_model, model_id

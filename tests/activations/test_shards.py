@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+
 from superscope.activations.harvest import load_activations
 from superscope.activations.shards import MANIFEST, ShardSource, ShardWriter, read_manifest
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from superscope.activations.buffer import ShuffleBuffer, sequential_batches, shuffled_batches
 
 

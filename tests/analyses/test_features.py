@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+
 from superscope.analyses._features_io import FeatureData
 from superscope.analyses._features_static import decoder_neighbours, logit_effects
 from superscope.analyses._features_stream import (
@@ -21,7 +22,6 @@ from superscope.analyses.features import (
     write_feature_data,
 )
 from superscope.analyses.run_folder import RunFolder
-
 from tests.fixtures.tiny_run import ARCHS, HOOKS, K, copy_run, fake_model, tiny_run
 
 

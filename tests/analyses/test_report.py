@@ -8,6 +8,7 @@ import re
 import shutil
 
 import pytest
+
 from superscope.analyses._report_difficulty import l0_vs_difficulty
 from superscope.analyses.cli import main
 from superscope.analyses.cmd_report import dashboard_command
@@ -17,7 +18,6 @@ from superscope.analyses.report import (
     build_report,
     write_report,
 )
-
 from tests.fixtures.tiny_run import HOOKS, K, copy_run, tiny_run
 
 
@@ -106,6 +106,7 @@ def test_cli_report_and_dashboard(run_root, tmp_path, capsys):
 
 def test_degree_plot_thins_long_tails_but_keeps_head_and_last_rank():
     import numpy as np
+
     from superscope.analyses._report_probes import log_spaced_indices
 
     assert np.array_equal(log_spaced_indices(50), np.arange(50))

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from superscope.kernels import selection, selection_reference as ref
+from superscope.kernels import selection
+from superscope.kernels import selection_reference as ref
 from superscope.kernels.sparse_codes import crow_from_rows
 
 SHAPES = [(1, 7), (37, 53), (64, 1023), (257, 4099), (1000, 3001)]

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from superscope.kernels import sparse_ops, sparse_ops_reference as ref
+from superscope.kernels import sparse_ops
+from superscope.kernels import sparse_ops_reference as ref
 from superscope.kernels.sparse_codes import SparseCodes, crow_from_rows
 
 

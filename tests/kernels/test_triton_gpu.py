@@ -11,7 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from superscope.kernels import dispatch, selection_reference as ref, sparse_ops_reference as sref
+from superscope.kernels import dispatch
+from superscope.kernels import selection_reference as ref
+from superscope.kernels import sparse_ops_reference as sref
 from superscope.kernels.sparse_codes import crow_uniform
 from superscope.saes import known_architectures
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from superscope.activations.shards import ShardWriter
 from superscope.analyses import cmd_probe
 from superscope.saes import SAEConfig, create_sae, save_sae

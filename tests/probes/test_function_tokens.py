@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+
 from superscope.probes._stats import fit_power_law
 from superscope.probes._token_graph import TokenFeatureGraphBuilder, true_positions
 from superscope.probes.function_tokens import (

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+
 from superscope.analyses.scaling_sweep import (
     ScalingSweepConfig,
     parse_law,

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+
 from superscope.probes.superposition_entropy import (
     MassAccumulator,
     effective_features,

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+
 from superscope.analyses._toy_sae import measure_effective_features, train_l1_saes
 from superscope.analyses.toy_superposition import (
     ToyValidationConfig,

@@ -55,8 +55,7 @@ def test_training_reduces_reconstruction_error():
     src = ToySource(ToyConfig(d=16, n_features=64, mean_active=3))
     t = Trainer(SAEConfig(d_in=16, d_sae=128, k=3), TrainConfig(total_tokens=60 * 256, batch_size=256, progress=False))
     first = None
-    sae = None
-    for i, x in enumerate(src.batches(256, 60)):
+    for _i, x in enumerate(src.batches(256, 60)):
         if t.sae is None:
             t.initialise(x)
         m = t.train_step(x)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+
 from superscope.probes.bfs.checkpoint import SHIPPED, load_checkpoint, save_checkpoint
 from superscope.probes.bfs.evaluate import accuracy
 from superscope.probes.bfs.generator import GraphConfig, generate_problems

@@ -4,6 +4,7 @@ from collections import deque
 
 import numpy as np
 import pytest
+
 from superscope.probes.bfs.generator import (
     GraphConfig,
     Problem,

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+
 from superscope.probes.bfs.batches import make_tail, sequence_loss
 from superscope.probes.bfs.coconut import (
     coconut_forward,

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+
 from superscope.analyses.cmd_bfs import field_docs, register
 from superscope.probes.bfs import (
     GROUPS,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from superscope.analyses.bfs_train import (
     TrainConfig,
     lr_factor,
