@@ -22,7 +22,8 @@ def _num(v) -> float:
 
 
 def comparison_rows(data: RunData, hook: str) -> list[dict]:
-    """One row per architecture at ``hook``: FVU, L0 mean ± std, dead %, dense %, CE recovered, KL, …"""
+    """One row per architecture at ``hook``: FVU, L0 mean ± std, dead in training % (the training rule),
+    silent on held-out % (no fire on the eval tokens: rare features count too), dense %, CE recovered, KL, …"""
     rows = []
     for e in data.at(hook):
         ev, sp = e.eval, e.splice
@@ -30,7 +31,8 @@ def comparison_rows(data: RunData, hook: str) -> list[dict]:
         rows.append({
             "architecture": ARCH_LABEL.get(e.arch, e.arch), "FVU": _num(ev.get("fvu")),
             "L0 mean": _num(ev.get("l0_mean")), "L0 std": _num(ev.get("l0_std")),
-            "dead %": 100 * _num(ev.get("dead_frac")), "dense %": 100 * _num(ev.get("dense_frac")),
+            "dead in training %": 100 * _num(ev.get("dead_train_frac")),
+            "silent on held-out %": 100 * _num(ev.get("dead_frac")), "dense %": 100 * _num(ev.get("dense_frac")),
             "CE recovered": _num(sp.get("ce_loss_recovered")), "KL": _num(sp.get("kl_div")),
             "FVU (threshold)": _num(thr.get("fvu")), "L0 (threshold)": _num(thr.get("l0_mean")),
             "train s": _num((e.metrics or {}).get("train_seconds")),
@@ -40,9 +42,9 @@ def comparison_rows(data: RunData, hook: str) -> list[dict]:
 
 
 def metrics_figure(data: RunData, hook: str) -> go.Figure:
-    """Bars per architecture: FVU, CE-loss recovered, KL, dead %."""
+    """Bars per architecture: FVU, CE-loss recovered, KL, dead in training %."""
     panels = (("FVU", "fvu", "eval", 1), ("CE-loss recovered", "ce_loss_recovered", "splice", 1),
-              ("KL(clean ‖ spliced)", "kl_div", "splice", 1), ("dead features %", "dead_frac", "eval", 100))
+              ("KL(clean ‖ spliced)", "kl_div", "splice", 1), ("dead in training %", "dead_train_frac", "eval", 100))
     fig = make_subplots(rows=1, cols=4, subplot_titles=[p[0] for p in panels])
     entries = data.at(hook)
     for c, (_, key, part, scale) in enumerate(panels, start=1):
@@ -106,13 +108,13 @@ def training_figure(data: RunData, hook: str) -> go.Figure:
 
 
 def sweep_figure(data: RunData) -> go.Figure:
-    """Held-out FVU and dead % per layer, one line per architecture (the layer sweep)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("FVU per layer", "dead features % per layer"))
+    """Held-out FVU and dead-in-training % per layer, one line per architecture (the layer sweep)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("FVU per layer (held-out)", "dead in training % per layer"))
     archs = sorted({e.arch for e in data.saes}, key=lambda a: (list(ARCH_LABEL).index(a) if a in ARCH_LABEL else 9))
     for arch in archs:
         pts = sorted(((hook_layer(e.hook), e.eval) for e in data.saes if e.arch == arch and e.eval),
                      key=lambda t: t[0])
-        for col, key, scale in ((1, "fvu", 1), (2, "dead_frac", 100)):
+        for col, key, scale in ((1, "fvu", 1), (2, "dead_train_frac", 100)):
             fig.add_scatter(x=[p[0] for p in pts], y=[scale * _num(p[1].get(key)) for p in pts], mode="lines+markers",
                             name=ARCH_LABEL.get(arch, arch), legendgroup=arch, showlegend=col == 1,
                             line={"color": ARCH_COLOR.get(arch)}, row=1, col=col)

@@ -167,10 +167,14 @@ class Pipeline:
 
 
 def format_table(table: dict[str, dict]) -> str:
-    """The headline table: architecture × FVU, L0 mean ± std, dead %, CE-loss recovered, KL."""
-    lines = [f"{'arch':<16}{'FVU':>8}{'L0 mean':>9}{'L0 std':>8}{'dead %':>8}{'CE rec':>8}{'KL':>8}"]
+    """The headline table: architecture × FVU, L0 mean ± std, dead in training %, silent on held-out %,
+    CE-loss recovered, KL."""
+    lines = [f"{'arch':<16}{'FVU':>8}{'L0 mean':>9}{'L0 std':>8}{'dead %':>8}{'silent %':>9}{'CE rec':>8}{'KL':>8}"]
     for arch, m in table.items():
         e, s = m["eval"], m.get("splice") or {}
-        lines.append(f"{arch:<16}{e['fvu']:>8.3f}{e['l0_mean']:>9.1f}{e['l0_std']:>8.1f}{100 * e['dead_frac']:>8.1f}"
+        dead = e.get("dead_train_frac")
+        lines.append(f"{arch:<16}{e['fvu']:>8.3f}{e['l0_mean']:>9.1f}{e['l0_std']:>8.1f}"
+                     f"{100 * (float('nan') if dead is None else dead):>8.2f}{100 * e['dead_frac']:>9.1f}"
                      f"{s.get('ce_loss_recovered', float('nan')):>8.3f}{s.get('kl_div', float('nan')):>8.3f}")
+    lines.append("dead %: no fire in the last dead_tokens training tokens; silent %: no fire on the held-out tokens")
     return "\n".join(lines)

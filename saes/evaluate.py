@@ -3,8 +3,9 @@
 - FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖² with x̄ the mean over the whole eval set (the denominator is merged
   across batches with Chan et al.'s pairwise update, in float64); explained variance = 1 − FVU.
 - L0: mean, spread, per-token histogram (FC/MC vary per token: report the distribution).
-- dead fraction (never fired on the eval set), dense fraction (fires on > 10 % of tokens),
-  log10 feature-density histogram.
+- silent fraction ``dead_frac`` (never fired on the eval set: on a short eval set this counts rare
+  features too), dead in training ``dead_train_frac`` (the training rule, from the saved counters),
+  dense fraction (fires on > 10 % of tokens), log10 feature-density histogram.
 - Ground-truth recovery (synthetic data): per true feature the max cosine with any decoder row;
   MMCS = mean of those, and the fraction above 0.9.
 """
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .base import BaseSAE
+from .stats import dead_in_training
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class EvalResult:
     log_density_hist: list[int]
     """Histogram of log10(firing frequency) over features that fired at least once."""
     inference_mode: str
+    dead_train_frac: float | None = None
+    """Dead by the training rule (no fire in the last dead_tokens training tokens); None if not trained here."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +103,7 @@ def evaluate(sae: BaseSAE, batches: Iterable[Tensor], max_l0_bin: int | None = N
         l0_hist=[int(v) for v in l0_hist], dead_frac=float((fired_F == 0).double().mean()),
         dense_frac=float((density_F > 0.1).double().mean()),
         log_density_edges=[float(e) for e in edges], log_density_hist=[int(v) for v in log_hist],
-        inference_mode="batch" if sae.batch_mode else "threshold",
+        inference_mode="batch" if sae.batch_mode else "threshold", dead_train_frac=dead_in_training(sae),
     )
 
 

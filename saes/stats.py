@@ -25,3 +25,19 @@ def update_firing_stats(sae: BaseSAE, out: ForwardOutput, ema: float) -> Tensor:
 def dead_mask(sae: BaseSAE, dead_tokens: int) -> Tensor:
     """Features that did not fire in the last ``dead_tokens`` tokens."""
     return sae.tokens_since_fired_F >= dead_tokens
+
+
+def default_dead_tokens(batch_size: int, total_tokens: int) -> int:
+    """specs/saes.md: 10M tokens, scaled down for small runs (a tenth of the run, at least one batch)."""
+    return max(batch_size, min(10_000_000, total_tokens // 10))
+
+
+def dead_in_training(sae: BaseSAE) -> float | None:
+    """Share of features dead by the training rule when training ended (no fire in the last
+    ``dead_tokens`` tokens), from the counters saved with the SAE; None for an SAE without a
+    training record (e.g. imported from SAELens)."""
+    t = sae.cfg.training
+    if not t or "batch_size" not in t or "total_tokens" not in t:
+        return None
+    window = t.get("dead_tokens") or default_dead_tokens(int(t["batch_size"]), int(t["total_tokens"]))
+    return float(dead_mask(sae, int(window)).double().mean())

@@ -28,7 +28,7 @@ from .init import geometric_median, input_scale_for
 from .losses import aux_zipf_loss, auxk_loss, normalized_mse
 from .persistence import create_sae, save_sae
 from .schedule import default_lr, default_warmup, lr_factor
-from .stats import dead_mask, update_firing_stats
+from .stats import dead_mask, default_dead_tokens, update_firing_stats
 
 LOG_FILE = "train_log.jsonl"
 
@@ -45,7 +45,7 @@ class Trainer:
         self.base_lr = train_cfg.lr or default_lr(cfg.d_sae)
         self.warmup = train_cfg.warmup_steps or default_warmup(train_cfg.total_steps)
         self.k_aux = train_cfg.k_aux or max(1, cfg.d_in // 2)
-        self.dead_tokens = train_cfg.dead_tokens or max(train_cfg.batch_size, min(10_000_000, train_cfg.total_tokens // 10))
+        self.dead_tokens = train_cfg.dead_tokens or default_dead_tokens(train_cfg.batch_size, train_cfg.total_tokens)
 
     # ---- named steps --------------------------------------------------------------------------
     def make_optimizer(self, sae: BaseSAE) -> torch.optim.Optimizer:

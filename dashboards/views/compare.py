@@ -29,7 +29,11 @@ def page() -> None:
             if ev:
                 st.metric("FVU", f"{ev.get('fvu', float('nan')):.3f}")
                 st.metric("L0", f"{ev.get('l0_mean', float('nan')):.1f} ± {ev.get('l0_std', float('nan')):.1f}")
-                st.metric("dead", f"{100 * ev.get('dead_frac', float('nan')):.1f} %")
+                dead_train = ev.get("dead_train_frac")
+                st.metric("dead in training", "n/a" if dead_train is None else f"{100 * dead_train:.2f} %",
+                          help="no fire in the last dead_tokens training tokens (the AuxK rule)")
+                st.metric("silent on held-out", f"{100 * ev.get('dead_frac', float('nan')):.1f} %",
+                          help="no fire on the held-out tokens; on a short eval set rare features count too")
             if e.splice:
                 st.metric("CE-loss recovered", f"{e.splice.get('ce_loss_recovered', float('nan')):.3f}")
     st.plotly_chart(S.metrics_figure(data, hook), key="metrics")

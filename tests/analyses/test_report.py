@@ -113,3 +113,18 @@ def test_degree_plot_thins_long_tails_but_keeps_head_and_last_rank():
     idx = log_spaced_indices(50_000, head=200, max_points=600)
     assert len(idx) <= 600 and np.all(np.diff(idx) > 0)
     assert np.array_equal(idx[:200], np.arange(200)) and idx[-1] == 49_999
+
+
+def test_comparison_table_separates_dead_in_training_from_silent_on_held_out(run_root):
+    from superscope.analyses._report_data import load_run
+    from superscope.analyses._report_saes import comparison_rows
+    from superscope.saes import load_sae
+    from superscope.saes.stats import dead_in_training
+
+    data = load_run(run_root)
+    rows = comparison_rows(data, HOOKS[1])
+    assert {r["architecture"] for r in rows} == {"TopK", "Feature Choice", "Mutual Choice"}
+    for entry, row in zip(data.at(HOOKS[1]), rows):
+        expected = dead_in_training(load_sae(run_root / "saes" / HOOKS[1] / entry.arch))
+        assert row["dead in training %"] == pytest.approx(100 * expected)
+        assert row["silent on held-out %"] == pytest.approx(100 * entry.eval["dead_frac"])

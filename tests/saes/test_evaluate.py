@@ -44,3 +44,26 @@ def test_ground_truth_recovery_on_toy_data():
 def test_recovery_of_exact_dictionary_is_one():
     feats = torch.nn.functional.normalize(torch.randn(10, 5), dim=1)
     assert ground_truth_recovery(torch.cat([feats, torch.randn(3, 5)]), feats).frac_recovered == 1.0
+
+
+def test_dead_in_training_reads_the_saved_counters(tmp_path):
+    """dead_train_frac is the AuxK rule at the end of training (no fire in the last dead_tokens tokens),
+    from the counters saved with the SAE; dead_frac only says who stayed silent on the eval set."""
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randn(32, 12, generator=gen) for _ in range(10)]
+    tc = TrainConfig(total_tokens=320, batch_size=32, progress=False, dead_tokens=64)
+    sae = train(make_sae("topk", d_sae=96, k=2).cfg, batches, tc, out_dir=tmp_path)
+    with torch.no_grad():
+        sae.tokens_since_fired_F[:24] = 64  # a quarter dead by the rule, whatever training left
+        sae.tokens_since_fired_F[24:] = 0
+    res = evaluate(sae, batches[:1])
+    assert res.dead_train_frac == 0.25
+    assert res.to_dict()["dead_train_frac"] == 0.25
+    assert evaluate(make_sae("topk"), batches[:1]).dead_train_frac is None  # no training record
+
+    tc_default = TrainConfig(total_tokens=320, batch_size=32, progress=False)  # dead_tokens: the scaled default
+    sae = train(make_sae("topk", d_sae=96, k=2).cfg, batches, tc_default)
+    with torch.no_grad():
+        sae.tokens_since_fired_F.fill_(31)
+        sae.tokens_since_fired_F[0] = 32  # default window = max(batch 32, 320 // 10)
+    assert evaluate(sae, batches[:1]).dead_train_frac == 1 / 96
