@@ -83,7 +83,8 @@ class FeatureChoiceSAE(BaseSAE):
 
     def demand_counts(self, acts_BF: Tensor) -> Tensor:
         """Per feature, the rows whose top-k positive activations include it (int64 [F])."""
-        vals_BK, idx_BK = acts_BF.topk(min(self.cfg.k, acts_BF.shape[1]), dim=1, sorted=False)
+        with all_threads(acts_BF.numel()):  # the step runs small ops on one thread (kernels/threads.py)
+            vals_BK, idx_BK = acts_BF.topk(min(self.cfg.k, acts_BF.shape[1]), dim=1, sorted=False)
         return torch.bincount(idx_BK[vals_BK > 0], minlength=self.cfg.d_sae)
 
     @torch.no_grad()
