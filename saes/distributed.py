@@ -153,8 +153,7 @@ class DistributedTrainer(Trainer):
     def finish(self, last_batch: Tensor | None = None) -> BaseSAE:
         self.sae.__dict__.pop("select", None)  # back to the class's (batch-local) selection
         self.ddp = None
-        if last_batch is not None:  # every rank holds the same GLOBAL batch: same θ as one process
-            last_batch = last_batch.to(self.device)
+        # every rank holds the same GLOBAL last batch, so calibration gives every rank one process's θ
         if self.rank == 0:
             return super().finish(last_batch)
         self.calibrate_thresholds(last_batch)

@@ -116,12 +116,13 @@ class GlobalBatch:
 
     def feature_choice(self, sae: BaseSAE, xc_BD: Tensor) -> Selection:
         pre_BF = sae.dense_preacts(xc_BD)
+        acts_BF = pre_BF.clamp_min(0)
         if sae.learns_demand():  # zipf with fitted s: demand counted over the GLOBAL batch
-            counts_F = sae.demand_counts(pre_BF.clamp_min(0))
+            counts_F = sae.demand_counts(acts_BF)
             dist.all_reduce(counts_F, group=self.group)
             sae.update_demand(counts_F, self.n_rows)
         capacity_F = sae.capacities(self.n_rows).to(xc_BD.device)  # capacities of the GLOBAL batch
-        crow_B1, cols_N = self.topm_per_column(pre_BF.clamp_min(0), capacity_F)
+        crow_B1, cols_N = self.topm_per_column(acts_BF, capacity_F)
         sae._last_capacity_F = capacity_F  # read by FeatureChoiceSAE.after_step (θ_f update)
         return _selection(pre_BF, crow_B1, cols_N)
 
