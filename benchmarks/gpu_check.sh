@@ -4,7 +4,7 @@
 #      eai-sparsify — from wheels carried in .whl/ when present (the machine may have no index), else
 #      from the package index; a peer that cannot be installed is reported "unavailable", not fatal;
 #   2. the GPU tests: pytest -m gpu tests/kernels (compiled kernels, fp32 + bf16, large shapes);
-#   3. the kernel benchmark (benchmarks/kernels.py) on the full CUDA grid, stopped early by a time budget.
+#   3. the kernel benchmark (benchmarks/kernel_speed.py) on the full CUDA grid, stopped early by a time budget.
 # Everything lands in $OUT (or ./artifacts): gpu_check.log, gpu_tests.txt, kernels.txt, kernels.json.
 #
 #   bash benchmarks/gpu_check.sh          # TOTAL_S=450: seconds for the whole script; BENCH_ARGS: extra
@@ -58,6 +58,6 @@ echo "pytest exit: ${PIPESTATUS[0]}"
 echo "== benchmark ($(left)s left)"
 BUDGET=$(( $(left) > 120 ? $(left) - 60 : 60 ))  # stop starting new shapes in time to finish and write
 # shellcheck disable=SC2086  # BENCH_ARGS: extra flags, e.g. "--dtypes float32 --dims 4096"
-timeout $(( BUDGET + 50 )) "$PY" -m superscope.benchmarks.kernels --rounds 3 --budget-s "$BUDGET" \
+timeout $(( BUDGET + 50 )) "$PY" -m superscope.benchmarks.kernel_speed --rounds 3 --budget-s "$BUDGET" \
   --json "$OUT_DIR/kernels.json" ${BENCH_ARGS:-} 2>&1 | grep -v -i "warn" | tee "$OUT_DIR/kernels.txt" | tail -60
 echo "benchmark exit: ${PIPESTATUS[0]}; total $(( $(date +%s) - START ))s; results in $OUT_DIR"

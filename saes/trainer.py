@@ -135,7 +135,9 @@ class Trainer:
     def train_step(self, x: Tensor) -> dict[str, float]:
         # Small ops on one thread, the heavy kernels on all (kernels/threads.py): a step is dozens of
         # small ops, and on an oversubscribed CPU each parallel region waits for a descheduled worker.
-        with small_ops_serial():
+        # enable_grad: a data generator that yields inside torch.no_grad() (a common pattern for
+        # harvesting) suspends with grad mode off, and the step would build no graph.
+        with small_ops_serial(), torch.enable_grad():
             out = self.forward(x)
             l_rec, l_aux = self.losses(out)
             loss = l_rec + self.tc.aux_coef * l_aux

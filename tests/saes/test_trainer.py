@@ -102,3 +102,16 @@ def test_thresholds_are_calibrated_on_the_final_weights(arch):
     for (n, a), (_, b) in zip(uncalibrated.state_dict().items(), sae.state_dict().items()):
         if n not in (name, "theta_updates"):
             assert torch.equal(a, b), n  # calibration touches only θ
+
+
+def test_training_from_a_generator_that_yields_under_no_grad():
+    """A harvesting generator often yields inside torch.no_grad(); the step must still build a graph
+    and train exactly as it does on plain batches."""
+    def harvested():
+        with torch.no_grad():
+            yield from _batches(4)
+
+    cfg, tc = SAEConfig(d_in=12, d_sae=48, k=4), TrainConfig(total_tokens=4 * 32, batch_size=32, progress=False)
+    under_no_grad, plain = train(cfg, harvested(), tc), train(cfg, _batches(4), tc)
+    for (name, a), (_, b) in zip(under_no_grad.state_dict().items(), plain.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -14,8 +14,8 @@ Verdicts: a kernel slower than its reference on this hardware is marked "remove"
 targets (fused encoder ≤ 1.15× the GEMM at d ≥ 2304; selection ≥ 5× flat torch.topk; TopK step
 ≥ 1.3× sparsify) are only meaningful on CUDA and are reported as "not measured" elsewhere.
 
-    python -m superscope.benchmarks.kernels --quick --json kernels.json          # CPU, < 1 minute
-    python -m superscope.benchmarks.kernels --json artifacts/kernels.json        # CUDA: the full grid
+    python -m superscope.benchmarks.kernel_speed --quick --json kernels.json          # CPU, < 1 minute
+    python -m superscope.benchmarks.kernel_speed --json artifacts/kernels.json        # CUDA: the full grid
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from superscope.benchmarks import kernels_cases as cases
+from superscope.benchmarks import kernel_speed_cases as cases
 
 SECTIONS = ["encoder", "select_global", "select_column", "decode_fwd", "decode_fwdbwd", "encoder_bwd", "step"]
 BUILDERS = {"encoder": cases.encoder, "select_global": cases.global_selection, "select_column": cases.column_selection,

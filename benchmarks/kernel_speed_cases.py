@@ -1,4 +1,4 @@
-"""Contenders for ``benchmarks/kernels.py``: each builder returns {name: zero-argument callable} on
+"""Contenders for ``benchmarks/kernel_speed.py``: each builder returns {name: zero-argument callable} on
 shared inputs. "ours" is the Triton kernel on CUDA and the CPU path (``selection.py`` /
 ``sparse_ops.py``) elsewhere; "reference" the plain-torch spec; the rest are peers measured in the
 same run (bare cuBLAS GEMM, flat ``torch.topk``, dense matmul, ``F.embedding_bag``, sparsify's Triton

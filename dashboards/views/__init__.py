@@ -1,0 +1,1 @@
+"""The dashboard's pages, one module each (``dashboards/app.py`` routes to them)."""
