@@ -144,10 +144,13 @@ class BaseSAE(nn.Module):
 
     @torch.no_grad()
     def remove_parallel_decoder_grad(self) -> None:
-        """Remove the gradient component parallel to each (unit) decoder row before the step."""
+        """Remove the gradient component parallel to each decoder row before the step: g_f −= (g_f·u_f) u_f
+        with u_f = W_dec[f] / ‖W_dec[f]‖, so the step cannot change a row's norm to first order. The rows are
+        unit-norm in training, but the unit direction is taken explicitly so the projection holds for any row."""
         if self.W_dec.grad is not None:
-            g = self.W_dec.grad
-            g -= (g * self.W_dec).sum(dim=1, keepdim=True) * self.W_dec
+            g_FD = self.W_dec.grad
+            u_FD = torch.nn.functional.normalize(self.W_dec, dim=1)
+            g_FD -= (g_FD * u_FD).sum(dim=1, keepdim=True) * u_FD
 
     # ---- persistence --------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

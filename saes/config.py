@@ -127,8 +127,6 @@ class TrainConfig:
     """MC/FC/BatchTopK: end by setting θ (θ_f) from the final weights on the last training batch — the
     same statistic as the EMA, with decay 0. The EMA lags on short runs (a 156-step run kept θ 37 % above
     its final value, and threshold mode fired half the budget)."""
-    init_batches: int = 1
-    """Batches used for the geometric-median b_dec and the input scale."""
     checkpoint_every_tokens: int = 0
     """Write a resumable checkpoint every this many tokens (0 = only at the end)."""
     log_every: int = 10
