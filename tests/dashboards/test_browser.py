@@ -16,7 +16,8 @@ from superscope.dashboards._browser import (
 )
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "artifacts" / "screenshots"
 # url path → (title, texts that must appear, least number of plotly charts)
 PAGES = {
     "overview": ("Run tiny", ["Headline: TopK vs Feature Choice vs Mutual Choice", "Steps"], 1),
@@ -40,7 +41,9 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(tiny_root):
-    with serve(tiny_root.parent, tiny_root.name) as url:
+    # As a user starts it: `superscope dashboard`'s command line, from the clone root (which is then on
+    # the server's sys.path: the root folders must not shadow installed packages there).
+    with serve(tiny_root.parent, tiny_root.name, cwd=REPO) as url:
         yield url
 
 
