@@ -6,7 +6,7 @@
 - silent fraction ``dead_frac`` (never fired on the eval set: on a short eval set this counts rare
   features too), dead in training ``dead_train_frac`` (the training rule, from the saved counters),
   dense fraction (fires on > 10 % of tokens), log10 feature-density histogram.
-- Ground-truth recovery (synthetic data): per true feature the max cosine with any decoder row;
+- Ground-truth recovery (synthetic data): per true feature the max signed cosine with any decoder row;
   MMCS = mean of those, and the fraction above 0.9.
 """
 
@@ -112,11 +112,14 @@ class RecoveryResult:
     """How well the decoder recovers known ground-truth directions."""
 
     mmcs: float
-    """Mean over true features of the max |cosine| with any decoder row."""
+    """Mean over true features of the max *signed* cosine with any decoder row (MMCS, Sharkey et al. 2022).
+    Signed, not |cosine|: codes are non-negative (ReLU) and the true features fire with non-negative
+    magnitudes, so a decoder row anti-parallel to a feature cannot reconstruct it and must not count."""
     frac_recovered: float
-    """Share of true features with max cosine > threshold."""
+    """Share of true features with max signed cosine > threshold."""
     threshold: float
     max_cos_per_feature: list[float]
+    """Per true feature, the max signed cosine with any decoder row."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -67,3 +67,13 @@ def test_dead_in_training_reads_the_saved_counters(tmp_path):
         sae.tokens_since_fired_F.fill_(31)
         sae.tokens_since_fired_F[0] = 32  # default window = max(batch 32, 320 // 10)
     assert evaluate(sae, batches[:1]).dead_train_frac == 1 / 96
+
+
+def test_mmcs_is_the_signed_max_cosine():
+    """A row anti-parallel to a feature cannot reconstruct it (codes are ≥ 0): it scores −1, not 1."""
+    feats = torch.eye(3)[:2]  # e1, e2 in R^3
+    negated = ground_truth_recovery(torch.cat([-feats, torch.eye(3)[2:]]), feats)
+    assert negated.max_cos_per_feature == [0.0, 0.0]  # the best row is e3 (cos 0), not −e_i (|cos| 1)
+    assert negated.mmcs == 0.0 and negated.frac_recovered == 0.0
+    half = ground_truth_recovery(torch.stack([feats[0], -feats[1]]), feats)
+    assert half.max_cos_per_feature == [1.0, 0.0] and half.mmcs == 0.5
