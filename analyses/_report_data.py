@@ -17,10 +17,12 @@ from superscope.saes.atomic_io import read_json, read_jsonl
 from .run_folder import RunFolder
 
 PROBES = ("superposition_entropy", "function_tokens", "bfs")
-ARCH_ORDER = ("topk", "batch_topk", "feature_choice", "mutual_choice")
-ARCH_LABEL = {"topk": "TopK", "batch_topk": "BatchTopK", "feature_choice": "Feature Choice",
+# Keyed by the registry's names (saes/registry.py); tests/analyses/test_arch_labels.py fails for a
+# registered architecture without an entry here, so a new variant is labelled before it is shown.
+ARCH_ORDER = ("topk", "batchtopk", "feature_choice", "mutual_choice")
+ARCH_LABEL = {"topk": "TopK", "batchtopk": "BatchTopK", "feature_choice": "Feature Choice",
               "mutual_choice": "Mutual Choice"}
-ARCH_COLOR = {"topk": "#1f77b4", "batch_topk": "#9467bd", "feature_choice": "#2ca02c", "mutual_choice": "#d62728"}
+ARCH_COLOR = {"topk": "#1f77b4", "batchtopk": "#9467bd", "feature_choice": "#2ca02c", "mutual_choice": "#d62728"}
 
 
 def hook_layer(hook: str) -> int:
