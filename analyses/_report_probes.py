@@ -149,6 +149,25 @@ def shares_rows(ft: dict) -> list[dict]:
     return rows
 
 
+# The BFS score gaps, most informative first. With the tied LM head ⟨t_i, E[v]⟩ is the logit the
+# curriculum trains towards Optimal(i), so optimal − frontier is partly built in (probes/bfs/README.md).
+BFS_GAPS = (("frontier", "reachable", "frontier − reachable"),
+            ("reachable", "not_reachable", "reachable − not reachable"),
+            ("optimal", "frontier", "optimal − frontier (built in)"))
+
+
+def bfs_gap_rows(r) -> list[dict]:
+    """Per step: the score gaps with 95 % CIs, Frontier > Reachable > Not reachable first."""
+    rows = []
+    for step in r.steps:
+        row: dict = {"step": step}
+        for upper, lower, name in BFS_GAPS:
+            g = next((g for g in r.score_gaps if g.step == step and g.upper == upper and g.lower == lower), None)
+            row[name] = f"{g.gap:.2f} [{g.ci_low:.2f}, {g.ci_high:.2f}]" if g else "–"
+        rows.append(row)
+    return rows
+
+
 def bfs_result(d: dict):
     """``BFSProbeResult`` from bfs.json (raises ValueError with the reason if it does not parse)."""
     from superscope.probes.bfs.probe import BFSProbeResult

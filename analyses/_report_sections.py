@@ -112,8 +112,12 @@ def add_bfs(page: Page, data: RunData, cfg) -> None:
         return
     r = P.bfs_result(d)
     s.parts.append(caption("Zhu et al. 2025: the i-th continuous thought t_i scored against every node's embedding; "
-                           "the paper finds optimal > frontier > reachable ≫ not reachable (t_i superposes the BFS "
-                           "frontier)."))
+                           "t_i superposes the BFS frontier if frontier > reachable > not reachable. These gaps are "
+                           "the evidence: the training loss never ranks one non-optimal node above another."))
+    s.parts.append(table(P.bfs_gap_rows(r)))
+    s.parts.append(caption("Optimal > frontier is partly built in: with the tied LM head the score ⟨t_i, E[v]⟩ is v's "
+                        "logit at the column that outputs t_i, and the Coconut curriculum trains that logit towards "
+                        "Optimal(i) (the next node on a shortest path). See probes/bfs/README.md."))
     s.parts.append(f"<pre>{html.escape(r.table())}</pre>")
     s.parts.append(page.figure(r.figure()))
     if r.example:
