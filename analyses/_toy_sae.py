@@ -83,10 +83,11 @@ def measure_effective_features(sae: ToySAEs, W_INF: Tensor, batches: Iterator[Te
                                n_bootstrap: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ψ = F_eff / N of every SAE on fresh toy activations, through the probe's MassAccumulator.
 
-    Returns ψ [I, R], the 95 % bootstrap CI of F_eff averaged over a toy's R SAEs [I, 2] (the mean
-    of independent bootstrap replicates), and the FVU [I, R] on the same samples.
+    Returns ψ [I, R], the 95 % bootstrap CI of F_eff averaged over a toy's R SAEs [I, 2] (the basic
+    interval of the probe, probes/_stats.py `bootstrap_interval`, on the mean of independent bootstrap
+    replicates around the mean F_eff), and the FVU [I, R] on the same samples.
     """
-    from superscope.probes._stats import percentile_interval
+    from superscope.probes._stats import bootstrap_interval
     from superscope.probes.superposition_entropy import MassAccumulator
 
     I, N, _ = W_INF.shape
@@ -104,5 +105,7 @@ def measure_effective_features(sae: ToySAEs, W_INF: Tensor, batches: Iterator[Te
     res = [acc.result(N, n_bootstrap=n_bootstrap, seed=seed) for acc in accs]
     psi = np.array([r.psi for r in res]).reshape(I, R)
     boot = [torch.stack([accs[i * R + r].bootstrap(n_bootstrap, seed + r) for r in range(R)]).mean(0) for i in range(I)]
-    ci = np.array([percentile_interval(b, 0.95) if b.numel() else (np.nan, np.nan) for b in boot])
+    f_eff = psi * N
+    ci = np.array([bootstrap_interval(b, f_eff[i].mean(), 0.95) if b.numel() else (np.nan, np.nan)
+                   for i, b in enumerate(boot)])
     return psi, ci, (err / var).numpy().reshape(I, R)

@@ -1,4 +1,4 @@
-"""Small statistics shared by the probes: entropy of a mass vector, power-law fits, percentile intervals."""
+"""Small statistics shared by the probes: entropy of a mass vector, power-law fits, the bootstrap interval."""
 
 from __future__ import annotations
 
@@ -63,23 +63,19 @@ def fit_power_law(x, y, level: float = 0.95) -> PowerLawFit:
                        float(fit.slope + t * se), float(fit.rvalue), n)
 
 
-def centred_interval(samples: Tensor | np.ndarray, estimate: float, level: float) -> tuple[float, float]:
-    """The bootstrap spread around its median, placed around ``estimate``:
-    (θ̂ − (m − q_lo), θ̂ + (q_hi − m)), m the median of the resamples.
+def bootstrap_interval(samples: Tensor | np.ndarray, estimate: float, level: float) -> tuple[float, float]:
+    """The basic (reverse-percentile) bootstrap interval (2θ̂ − q_hi, 2θ̂ − q_lo) at the given level.
 
-    For the pooled-mass entropy the resamples are biased low (a resample repeats ~37 % of the blocks,
-    so rarely firing features drop out and F_eff shrinks); the plain percentile interval then often
-    lies wholly below the estimate. The spread is what the resampling measures, the shift is its
-    artefact."""
-    s = np.asarray(samples, dtype=np.float64)
-    s = s[np.isfinite(s)]
-    lo, mid, hi = np.quantile(s, [0.5 - level / 2, 0.5, 0.5 + level / 2])
-    return float(estimate - (mid - lo)), float(estimate + (hi - mid))
-
-
-def percentile_interval(samples: Tensor | np.ndarray, level: float) -> tuple[float, float]:
-    """Percentile interval of bootstrap samples at the given level (e.g. 0.95 → 2.5 % and 97.5 %)."""
+    The one interval the probes use (superposition entropy and its toy validation). It reads the
+    bootstrap distribution as the estimator's error, θ* − θ̂ ≈ θ̂ − θ, so it corrects for bias: the
+    pooled-mass F_eff is biased low (rare features are missed in a finite sample), its resamples are
+    biased low by about as much again (a resample repeats ~37 % of the blocks), and the interval sits
+    that much *above* the estimate. It can therefore exclude θ̂ when the bias exceeds the spread.
+    Measured coverage of the true F_eff (tests/probes/test_superposition_entropy.py,
+    test_bootstrap_interval_covers_the_true_f_eff: 2048 Zipf features, 16 active per token, 32 blocks
+    of 256 tokens, 200 repetitions): basic 0.935; the percentile interval 0.06 (it sits below θ̂, where
+    the resamples are); the percentile spread re-centred on θ̂ (used before) 0.55."""
     s = np.asarray(samples, dtype=np.float64)
     s = s[np.isfinite(s)]
     lo, hi = np.quantile(s, [0.5 - level / 2, 0.5 + level / 2])
-    return float(lo), float(hi)
+    return float(2 * estimate - hi), float(2 * estimate - lo)

@@ -13,7 +13,9 @@ compare only SAEs of identical configuration.
 
 Streaming: per batch only the mass vector `[F]` is kept; batches are pooled into at most `max_blocks`
 bootstrap blocks (adjacent blocks merge pairwise when the limit is reached), so memory is
-O(max_blocks · F) whatever the stream length. The CI resamples blocks with replacement.
+O(max_blocks · F) whatever the stream length. The CI resamples blocks with replacement and is the
+basic bootstrap interval (probes/_stats.py `bootstrap_interval`): it corrects for the plug-in
+entropy's low bias, so it may lie above F_eff when many features are rare.
 
 Letters: B tokens in a batch, F SAE features, K bootstrap blocks, R bootstrap resamples.
 """
@@ -38,7 +40,7 @@ from ._codes import (
     sae_config,
     sae_dims,
 )
-from ._stats import centred_interval, effective_count, entropy_nats
+from ._stats import bootstrap_interval, effective_count, entropy_nats
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class EffectiveFeatures:
     n_tokens: int  # tokens pooled
     n_alive: int  # features with non-zero mass
     ci_level: float  # level of the bootstrap interval, e.g. 0.95
-    f_eff_ci: tuple[float, float] | None  # block-bootstrap CI of F_eff (spread of the resamples around F_eff; None: < 2 blocks)
+    f_eff_ci: tuple[float, float] | None  # basic block-bootstrap CI of F_eff (bias-corrected: may exclude f_eff; None: < 2 blocks)
     psi_ci: tuple[float, float] | None  # the same CI divided by N
     n_bootstrap: int  # R, resamples
     n_blocks: int  # K, bootstrap blocks the stream was pooled into
@@ -150,7 +152,7 @@ class MassAccumulator:
         if not self.curve or self.curve[-1][0] != self.n_tokens:
             self.curve.append((self.n_tokens, f_eff))
         boot_R = self.bootstrap(n_bootstrap, seed)
-        ci = centred_interval(boot_R, f_eff, ci_level) if boot_R.numel() else None
+        ci = bootstrap_interval(boot_R, f_eff, ci_level) if boot_R.numel() else None
         psi = f_eff / n_neurons if n_neurons else None
         psi_ci = (ci[0] / n_neurons, ci[1] / n_neurons) if (ci is not None and n_neurons) else None
         return EffectiveFeatures(
