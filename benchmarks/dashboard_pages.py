@@ -106,8 +106,11 @@ def measure(args: argparse.Namespace) -> None:
                 nav[name].append(load(page, None, title or f"Run {args.run}", charts, link=link))
         for r in rows:
             r["navigate_median_s"], r["navigate_max_s"] = statistics.median(nav[r["page"]]), max(nav[r["page"]])
-        live = live_encode(page, f"{url}/live?run={args.run}", args.screenshots)
-    print(f"live prompt: first Encode (loads the model) {live:.2f} s")
+        # the toy run has no model to encode a prompt with (its SAEs read a 16-d toy space)
+        toy = json.loads((Path(args.runs_root) / args.run / "run.json").read_text()).get("model") == "toy"
+        live = None if toy else live_encode(page, f"{url}/live?run={args.run}", args.screenshots)
+    print("live prompt: not timed (toy run, no model)" if live is None
+          else f"live prompt: first Encode (loads the model) {live:.2f} s")
     print(f"{'page':<17}{'first s':>9}{'reload med':>12}{'reload max':>12}{'nav med':>10}{'nav max':>10}{'nav/first':>11}")
     for r in rows:
         print(f"{r['page']:<17}{r['first_s']:>9.2f}{r['reload_median_s']:>12.2f}{r['reload_max_s']:>12.2f}"
