@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -92,29 +93,35 @@ def test_no_root_or_script_folder_name_shadows_a_distribution_or_the_stdlib():
         assert "defer_to_installed(__name__, __file__)" in (REPO / name / "__init__.py").read_text()
 
 
-def _tracked_package_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", *ROOT_PACKAGES, "superscope_pkg"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.split()
-    return [f for f in out if not f.endswith(".pyc")]
+def _source_files(*paths: str) -> list[str]:
+    """Files git tracks or would track (not ignored) under ``paths``, as they are in the work tree."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *paths], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.split()
+    return [f for f in out if (REPO / f).is_file()]
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     if not (REPO / ".git").exists():
         pytest.skip("needs the git clone (the wheel test compares against tracked files)")
-    out_dir = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of the source files: setuptools builds in-tree (build/lib), and a stale module
+    # left there by an earlier build would ship in the wheel.
+    source, out_dir = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in _source_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(out_dir), str(REPO)], capture_output=True, text=True, timeout=600)
+                            "-w", str(out_dir), str(source)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     (path,) = out_dir.glob("superscope-*.whl")
     return path
 
 
 @pytest.mark.slow
-def test_wheel_holds_every_tracked_package_file(wheel):
+def test_wheel_holds_every_package_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {"superscope/" + f.split("/", 1)[1] if f.startswith("superscope_pkg/") else "superscope/" + f
-                for f in _tracked_package_files()}
+                for f in _source_files(*ROOT_PACKAGES, "superscope_pkg")}
     missing = sorted(expected - names)
     assert missing == [], f"the wheel lacks {missing[:20]}"
     assert {"superscope/probes/bfs/checkpoints/coconut.safetensors", "superscope/dashboards/views/overview.py",
