@@ -5,7 +5,9 @@ Source: ``activations.toy.ToySource`` — x = Σ_i f_i·m_i·u_i with d=64, 512 
 ≈ 8 active per sample (Zipf-distributed firing probabilities, half-normal magnitudes).
 
 1. Recovery: each variant (TopK, BatchTopK, Mutual Choice, Feature Choice with uniform capacities and
-   with Zipf capacities, s given = the source's 0.5 and s fitted) is trained by ``saes.train`` (AuxK)
+   with Zipf capacities, s given = the source's 0.5 and s fitted; both Zipf rows rank the latents by
+   demand, the EMA share of tokens whose top-k holds the latent — before issue 12 the s-given row ranked
+   on the tied firing frequency, i.e. by latent index) is trained by ``saes.train`` (AuxK)
    at F = 1024, k = 8, then evaluated on held-out samples: recovery = share of true features whose best
    decoder row has cosine > 0.9, MMCS = mean of those best cosines, FVU, dead % (never fired on the
    eval set), dead (train) % (not fired in the last dead window of training: the set AuxK works on),

@@ -43,7 +43,7 @@ def _to_csr(rows_N: Tensor, cols_N: Tensor, n_rows: int) -> tuple[Tensor, Tensor
 
 def _sample_indices(numel: int, size: int, device: torch.device) -> Tensor:
     gen = torch.Generator().manual_seed(numel)  # deterministic per shape, independent of global RNG
-    return torch.randint(numel, (size,), generator=gen).to(device)
+    return torch.randint(numel, (size,), generator=gen, device="cpu").to(device)
 
 
 def topk_per_row(acts_BF: Tensor, k: int) -> tuple[Tensor, Tensor]:

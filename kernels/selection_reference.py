@@ -44,7 +44,7 @@ def topm_per_column_reference(acts_BF: Tensor, capacity_F: Tensor) -> tuple[Tens
     mask = torch.zeros_like(acts_BF, dtype=torch.bool)
     order_BF = acts_BF.argsort(dim=0, descending=True)
     rank_BF = torch.empty_like(order_BF)
-    rank_BF.scatter_(0, order_BF, torch.arange(n_rows).unsqueeze(1).expand_as(order_BF).contiguous())
+    rank_BF.scatter_(0, order_BF, torch.arange(n_rows, device=acts_BF.device).unsqueeze(1).expand_as(order_BF).contiguous())
     mask = (rank_BF < cap_F.unsqueeze(0)) & (acts_BF > 0)
     return _sorted_pairs(mask)
 

@@ -123,7 +123,7 @@ def topm_global(acts_BF: Tensor, m: int) -> tuple[Tensor, Tensor]:
 def _sample_positions(numel: int, device: str) -> Tensor:
     """Fixed random positions per shape (seeded by it: deterministic, independent of the global RNG)."""
     gen = torch.Generator().manual_seed(numel)
-    return torch.randint(numel, (min(SAMPLE_SIZE, numel),), generator=gen).to(device)
+    return torch.randint(numel, (min(SAMPLE_SIZE, numel),), generator=gen, device="cpu").to(device)
 
 
 def _column_bounds(acts_BF: Tensor, cap_F: Tensor) -> Tensor:

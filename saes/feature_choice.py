@@ -3,8 +3,16 @@
     S[:, f] = top-m_f rows of column f of ReLU(pre),   Σ_f m_f = M = k·B
 
 Each feature chooses the tokens it fires on, with a capacity m_f: ``uniform`` (m_f = ⌈c·M/F⌉) or
-``zipf`` (m_f ∝ rank_f^(−s), rank by the running firing-frequency EMA, s fitted on the head of the
-observed frequency curve unless given; normalised to Σ m_f = M, each m_f ≤ B).
+``zipf``:
+
+    m_f ≈ t_f,   t_f = p*_{rank(f)},   p*_r = C·r^(−s),   Σ_r p*_r = M,   rank by demand δ_f (descending)
+
+δ_f = EMA of the share of tokens whose top-k pre-activations contain f (what TopK would pick), with s
+given or fitted on the head of the demand curve; features with equal demand share the mean target of
+the ranks they tie over; t is rounded by largest remainder to integers m_f ≤ B with Σ m_f = M.
+Demand, not firing frequency (specs/saes.md): under FC a feature fires exactly as often as its
+capacity allows, so ranking on firing frequency feeds the capacities back into themselves (from uniform
+capacities the frequencies tie, and a stable sort gave capacities by feature index).
 
 Inference (specs/saes.md): per-feature thresholds θ_f = EMA of the m_f-th largest value of column f
 during training; ``threshold`` mode uses z = ReLU(pre)·1[ReLU(pre) > θ_f]. As for MC, the trainer
@@ -24,7 +32,7 @@ from superscope.kernels.threads import all_threads
 from .base import BaseSAE, ForwardOutput, Selection
 from .config import SAEConfig
 from .registry import register
-from .zipf import fit_zipf_exponent, integer_capacities, zipf_profile
+from .zipf import fit_zipf_exponent, integer_capacities, zipf_targets
 
 
 @register("feature_choice")
@@ -35,51 +43,49 @@ class FeatureChoiceSAE(BaseSAE):
         super().__init__(cfg)
         self.register_buffer("theta_F", torch.zeros(cfg.d_sae, dtype=torch.float32))
         self.register_buffer("theta_updates", torch.zeros((), dtype=torch.int64))
-        if self.fits_exponent:
+        if cfg.capacity_mode == "zipf":
             self.register_buffer("demand_ema_F", torch.zeros(cfg.d_sae, dtype=torch.float32))
         self._last_capacity_F: Tensor | None = None
 
-    @property
-    def fits_exponent(self) -> bool:
-        """``zipf`` capacities with the exponent s fitted during training (zipf_exponent None)."""
-        return self.cfg.capacity_mode == "zipf" and self.cfg.zipf_exponent is None
-
     def capacity_signal(self) -> Tensor:
-        """The frequency curve that ranks features and, when fitted, gives s.
+        """The curve that ranks features and, when fitted, gives s: the *demand* EMA δ_f — how often f
+        is among a token's top-k pre-activations — for a given s as for a fitted one.
 
-        Given s: the firing-frequency EMA (specs/saes.md). Fitted s: the *demand* EMA — how often each
-        feature is among a token's top-k pre-activations (what TopK would pick). Fitting on the firing
-        frequency is a fixed point: FC fires each feature as often as its capacity allows, so from
-        uniform capacities the fit gives s ≈ 0 and the capacities stay uniform for good (measured:
-        ground-truth recovery identical to ``uniform``). Demand is not set by the capacities."""
-        return self.demand_ema_F if self.fits_exponent else self.freq_ema_F
+        Not the firing frequency: FC fires each feature as often as its capacity allows, so frequency is
+        a fixed point. Fitted on it, s ≈ 0 from uniform capacities and they stay uniform for good
+        (measured: ground-truth recovery identical to ``uniform``); ranked on it with s given, the first
+        step's tied frequencies gave capacities by feature index, and that order fed itself (issue 12:
+        Spearman(capacity, −index) = 0.98). Demand is not set by the capacities. An SAE with no demand
+        record yet (all zero: never trained) falls back to its firing-frequency EMA."""
+        demand_F = self.demand_ema_F
+        return demand_F if bool((demand_F > 0).any()) else self.freq_ema_F
 
     def capacities(self, n_rows: int) -> Tensor:
-        """m_f for a batch of n_rows tokens (int64 [F]); Σ m_f = k·n_rows unless capped by n_rows·F."""
+        """m_f for a batch of n_rows tokens (int64 [F], on the buffers' device); Σ m_f = k·n_rows
+        unless capped by n_rows·F (uniform rounds up: Σ m_f = F·⌈c·M/F⌉ ≥ M)."""
         F, budget = self.cfg.d_sae, self.cfg.k * n_rows
-        signal_F = self.capacity_signal()
-        if self.cfg.capacity_mode == "uniform" or not bool((signal_F > 0).any()):
-            per = min(n_rows, math.ceil(self.cfg.capacity_factor * budget / F))
-            return torch.full((F,), per, dtype=torch.long)
-        s = self.cfg.zipf_exponent
-        if s is None:
-            s = fit_zipf_exponent(signal_F)
-        by_rank = integer_capacities(zipf_profile(F, s, budget), budget, n_rows)
-        dev = signal_F.device
-        by_rank = by_rank.to(dev)
-        rank_of_F = torch.empty(F, dtype=torch.long, device=dev)
-        rank_of_F[signal_F.argsort(descending=True, stable=True)] = torch.arange(F, device=dev)
-        return by_rank[rank_of_F]
+        dev = self.theta_F.device
+        if self.cfg.capacity_mode == "zipf":
+            signal_F = self.capacity_signal()
+            if bool((signal_F > 0).any()):
+                s = self.cfg.zipf_exponent
+                if s is None:
+                    s = fit_zipf_exponent(signal_F)
+                return integer_capacities(zipf_targets(signal_F, s, budget), budget, n_rows)
+        per = min(n_rows, math.ceil(self.cfg.capacity_factor * budget / F))
+        return torch.full((F,), per, dtype=torch.long, device=dev)
 
     def upgrade_saved(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Files from before the demand EMA ranked and fitted on the firing frequency: keep doing so."""
-        if self.fits_exponent and "demand_ema_F" not in tensors and "freq_ema_F" in tensors:
+        """Files saved without a demand EMA (fitted s: before it existed; given s: before it ranked them
+        too) ranked on the firing frequency: start the demand EMA from it, so they keep their capacities."""
+        if self.cfg.capacity_mode == "zipf" and "demand_ema_F" not in tensors and "freq_ema_F" in tensors:
             tensors = {**tensors, "demand_ema_F": tensors["freq_ema_F"].float().clone()}
         return tensors
 
     def learns_demand(self) -> bool:
-        """The demand EMA moves on training steps only (not in eval, nor in the no-grad θ calibration)."""
-        return self.fits_exponent and self.training and torch.is_grad_enabled()
+        """The demand EMA (zipf capacities) moves on training steps only (not in eval, nor in the no-grad
+        θ calibration)."""
+        return self.cfg.capacity_mode == "zipf" and self.training and torch.is_grad_enabled()
 
     def demand_counts(self, acts_BF: Tensor) -> Tensor:
         """Per feature, the rows whose top-k positive activations include it (int64 [F])."""
@@ -118,11 +124,11 @@ class FeatureChoiceSAE(BaseSAE):
         values = codes.values_N.detach().float()
         F = self.cfg.d_sae
         count_F = torch.bincount(codes.cols_N, weights=(values > 0).float(), minlength=F)
-        col_min_F = torch.full((F,), torch.inf).scatter_reduce(
+        col_min_F = torch.full((F,), torch.inf, device=values.device).scatter_reduce(
             0, codes.cols_N, torch.where(values > 0, values, torch.inf), reduce="amin"
         )
-        kth_F = torch.where(count_F >= self._last_capacity_F.float(), col_min_F, torch.zeros(F))
-        kth_F = torch.where(torch.isfinite(kth_F), kth_F, torch.zeros(F))
+        kth_F = torch.where(count_F >= self._last_capacity_F.to(count_F), col_min_F, 0.0)
+        kth_F = torch.where(torch.isfinite(kth_F), kth_F, 0.0)
         decay = ema if int(self.theta_updates) > 0 else 0.0
         self.theta_F.mul_(decay).add_((1 - decay) * kth_F)
         self.theta_updates += 1

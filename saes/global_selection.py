@@ -117,7 +117,7 @@ class GlobalBatch:
     def feature_choice(self, sae: BaseSAE, xc_BD: Tensor) -> Selection:
         pre_BF = sae.dense_preacts(xc_BD)
         acts_BF = pre_BF.clamp_min(0)
-        if sae.learns_demand():  # zipf with fitted s: demand counted over the GLOBAL batch
+        if sae.learns_demand():  # zipf capacities: demand counted over the GLOBAL batch
             counts_F = sae.demand_counts(acts_BF)
             dist.all_reduce(counts_F, group=self.group)
             sae.update_demand(counts_F, self.n_rows)

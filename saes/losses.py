@@ -62,7 +62,7 @@ def zipf_aux_set(freq_F: Tensor, dead_mask_F: Tensor, gamma: float, s: float | N
     if total <= 0 or gamma <= 0:
         return dead_mask_F.clone()
     exponent = fit_zipf_exponent(freq_F) if s is None else s
-    target_by_rank = zipf_profile(F, exponent, total).to(freq_F.device, freq_F.dtype)
+    target_by_rank = zipf_profile(F, exponent, total, device=freq_F.device).to(freq_F.dtype)
     rank_F = torch.empty(F, dtype=torch.long, device=freq_F.device)
     rank_F[freq_F.argsort(descending=True, stable=True)] = torch.arange(F, device=freq_F.device)
     under_used = freq_F < gamma * target_by_rank[rank_F]
