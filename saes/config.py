@@ -100,7 +100,8 @@ class TrainConfig:
     batch_size: int = 4096
     """Tokens per step B (MC/FC/BatchTopK select within it, budget M = k·B)."""
     lr: float | None = None
-    """Adam learning rate; None = 2e-4 / sqrt(F / 2^14) (Gao et al. 2024 scaling rule)."""
+    """Adam learning rate; None = 2e-4 / sqrt(F / 2^14) (Gao et al. 2024), times sqrt(2500 / steps) for runs
+    under 2500 steps (saes/schedule.py default_lr: short runs need a larger lr)."""
     adam_betas: tuple[float, float] = (0.9, 0.999)
     """Adam (β1, β2)."""
     warmup_steps: int | None = None

@@ -42,7 +42,7 @@ class Trainer:
         self.sae: BaseSAE | None = None
         self.opt: torch.optim.Optimizer | None = None
         self.step, self.tokens_seen = 0, 0
-        self.base_lr = train_cfg.lr or default_lr(cfg.d_sae)
+        self.base_lr = train_cfg.lr or default_lr(cfg.d_sae, train_cfg.total_steps)
         self.warmup = train_cfg.warmup_steps or default_warmup(train_cfg.total_steps)
         self.k_aux = train_cfg.k_aux or max(1, cfg.d_in // 2)
         self.dead_tokens = train_cfg.dead_tokens or default_dead_tokens(train_cfg.batch_size, train_cfg.total_tokens)
