@@ -16,6 +16,10 @@ from superscope.dashboards._ui import df, guard, run_and_data
 
 def _show(r, key: str) -> None:
     ordered = r.ordered
+    st.markdown("**Score gaps per step** (95 % CIs): frontier > reachable > not reachable is the evidence "
+                "of BFS-superposition; optimal > frontier is partly built in, since with the tied LM head "
+                "⟨t_i, E[v]⟩ is the logit the curriculum trains towards Optimal(i).")
+    st.dataframe(df(P.bfs_gap_rows(r)), hide_index=True)
     st.write("Ordered optimal > frontier > reachable > not reachable (CIs above 0) per step: "
              + ", ".join(f"step {s}: {'yes' if ok else 'no'}" for s, ok in ordered.items()))
     st.dataframe(df([{"step": x.step, "group": x.group, "mean ⟨t_i, E[v]⟩": x.mean, "CI low": x.ci_low,

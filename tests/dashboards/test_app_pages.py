@@ -73,6 +73,9 @@ def test_function_token_feature_set(runs_env):
 def test_bfs_page_shows_probe_result_and_probes_a_checkpoint(runs_env):
     at = open_page("bfs")
     assert any("Ordered" in m.value for m in at.markdown)
+    gaps = next(f.value for f in at.dataframe if "frontier − reachable" in f.value.columns)
+    assert list(gaps.columns) == ["step", "frontier − reachable", "reachable − not reachable",
+                                  "optimal − frontier (built in)"]  # the informative gaps first
     assert any(set(f.value.columns) >= {"step", "group"} for f in at.dataframe)
     assert any("method **coconut**" in m.value for m in at.markdown)  # the run's checkpoint in <run>/bfs/
     charts = len(at.get("plotly_chart"))
