@@ -16,7 +16,7 @@ from superscope.kernels import crow_uniform, dispatch
 from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput
-from .zipf import fit_zipf_exponent, zipf_profile
+from .zipf import fit_zipf_exponent, zipf_targets
 
 
 def normalized_mse(x_BD: Tensor, x_hat_BD: Tensor) -> Tensor:
@@ -57,15 +57,13 @@ def auxk_loss(sae: BaseSAE, out: ForwardOutput, dead_mask_F: Tensor, k_aux: int)
 
 def zipf_aux_set(freq_F: Tensor, dead_mask_F: Tensor, gamma: float, s: float | None) -> Tensor:
     """U = {f : p_f < γ·p*_rank(f)} ∪ dead, p*_r = C·r^(−s) with Σ p*_r = Σ p_f."""
-    F = freq_F.numel()
     total = float(freq_F.sum())
     if total <= 0 or gamma <= 0:
         return dead_mask_F.clone()
     exponent = fit_zipf_exponent(freq_F) if s is None else s
-    target_by_rank = zipf_profile(F, exponent, total, device=freq_F.device).to(freq_F.dtype)
-    rank_F = torch.empty(F, dtype=torch.long, device=freq_F.device)
-    rank_F[freq_F.argsort(descending=True, stable=True)] = torch.arange(F, device=freq_F.device)
-    under_used = freq_F < gamma * target_by_rank[rank_F]
+    # tied frequencies share their ranks' mean target (a stable sort would rank ties by feature index)
+    target_F = zipf_targets(freq_F, exponent, total).to(freq_F.dtype)
+    under_used = freq_F < gamma * target_F
     return under_used | dead_mask_F
 
 

@@ -48,3 +48,16 @@ def test_zipf_set_marks_under_used_features():
     u = zipf_aux_set(freq, dead, gamma=0.5, s=1.0)
     assert u[3] and not u[0]
     assert u.sum() < 100
+
+
+def test_zipf_aux_set_does_not_depend_on_feature_order():
+    """Tied frequencies (every feature fired its uniform FC capacity) get one target: the set is the
+    same whichever order the features are in (a stable argsort used to rank ties by index)."""
+    from superscope.saes.losses import zipf_aux_set
+
+    freq_F = torch.tensor([0.2] * 6 + [0.05] * 6)
+    dead_F = torch.zeros(12, dtype=torch.bool)
+    chosen = zipf_aux_set(freq_F, dead_F, gamma=0.9, s=1.0)
+    perm = torch.randperm(12, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(zipf_aux_set(freq_F[perm], dead_F, gamma=0.9, s=1.0), chosen[perm])
+    assert chosen[:6].all() == chosen[:6].any() and chosen[6:].all() == chosen[6:].any()
