@@ -1,0 +1,139 @@
+"""Print the import graph between superscope's subpackages; exit 1 on an upward import or a cycle.
+
+Dependencies flow one way (DESIGN.md): kernels ← saes ← activations ← probes ← analyses ← dashboards
+(← benchmarks, which may use everything). "Upward" is an import of a later package from an earlier
+one (saes importing analyses, say). A cycle is a set of modules that import each other, directly or
+through others; imports inside functions count too (a lazy import hides a cycle, it does not remove
+it). `superscope` (superscope_pkg/) is the namespace root and may be imported by anyone.
+
+    python scripts/import_graph.py            # the package graph, then any violation
+    python scripts/import_graph.py --modules  # also every module-level edge
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = ("kernels", "saes", "activations", "probes", "analyses", "dashboards", "benchmarks")
+ROOTS = {"superscope": "superscope_pkg", **{name: name for name in LAYERS}}
+
+
+def module_files() -> dict[str, Path]:
+    """``superscope.<dotted>`` → file, for every module of the root packages."""
+    modules = {}
+    for package, folder in ROOTS.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = list(path.relative_to(REPO / folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            prefix = ["superscope"] if package == "superscope" else ["superscope", package]
+            modules[".".join(prefix + parts)] = path
+    return modules
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The superscope modules ``name`` imports (``from pkg import mod`` resolves to the module)."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            targets = [f"{stem}.{alias.name}" if f"{stem}.{alias.name}" in known else stem for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:  # `import superscope.saes.trainer as t` etc.
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "superscope"
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    sys.setrecursionlimit(10_000)
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def check(show_modules: bool = False) -> int:
+    files = module_files()
+    known = set(files)
+    graph = {name: imports_of(name, path, known) for name, path in files.items()}
+    package_edges: dict[tuple[str, str], int] = defaultdict(int)
+    upward = []
+    for src, targets in sorted(graph.items()):
+        for dst in sorted(targets):
+            a, b = layer_of(src), layer_of(dst)
+            if a != b:
+                package_edges[(a, b)] += 1
+                if "superscope" not in (a, b) and LAYERS.index(b) > LAYERS.index(a):
+                    upward.append(f"{src} -> {dst}")
+            if show_modules:
+                print(f"  {src} -> {dst}")
+    print("imports between subpackages (count of module edges):")
+    for (a, b), n in sorted(package_edges.items(), key=lambda e: (LAYERS.index(e[0][0]) if e[0][0] in LAYERS else -1, e[0][1])):
+        print(f"  {a:<12} -> {b:<12} {n}")
+    found = cycles(graph)
+    for line in upward:
+        print(f"UPWARD IMPORT: {line}")
+    for component in found:
+        print(f"CYCLE: {' <-> '.join(component)}")
+    print(f"{len(files)} modules, {sum(map(len, graph.values()))} imports, {len(upward)} upward, {len(found)} cycles")
+    return 1 if upward or found else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modules", action="store_true", help="print every module edge too")
+    sys.exit(check(parser.parse_args().modules))
+
+
+if __name__ == "__main__":
+    main()
