@@ -1,10 +1,11 @@
-"""SAE codes as the probes see them: dense `[B, F]` or sparse `(rows, cols, vals)`, and SAE duck typing.
+"""SAE codes as the probes see them: dense `[B, F]` or sparse coordinates (`CooCodes`), and SAE duck typing.
 
 Letters: B tokens in a batch, F SAE features (d_sae), D SAE input width (d_in), N non-zeros.
 
 Probes accept any SAE with `.encode(x_BD) -> z_BF` and a `.cfg` carrying `d_in` and `d_sae`
 (superscope SAEs and `sae_lens.SAE` both qualify). Codes can be precomputed and given as dense tensors
-(or numpy arrays) or as a sparse triple `(rows_N, cols_N, vals_N)` with an optional row count.
+(or numpy arrays), as the kernels' CSR `SparseCodes` (what `sae(x).codes` returns), as a torch sparse
+tensor, or as a sparse triple `(rows_N, cols_N, vals_N)` with an optional row count.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from superscope.kernels.sparse_codes import SparseCodes
+
 
 @dataclass(frozen=True)
-class SparseCodes:
+class CooCodes:
     """Codes of B tokens stored as coordinates: z[rows[i], cols[i]] = vals[i], all other entries 0."""
 
     rows: Tensor  # [N] int64 token index within the batch
@@ -37,27 +40,34 @@ def _as_tensor(a: Any, name: str) -> Tensor:
     raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(a).__name__}")
 
 
-def as_codes(batch: Any, d_sae: int) -> Tensor | SparseCodes:
-    """Validate one batch of codes against the declared width and return it as a dense tensor or SparseCodes.
+def as_codes(batch: Any, d_sae: int) -> Tensor | CooCodes:
+    """Validate one batch of codes against the declared width and return it as a dense tensor or CooCodes.
 
-    Accepts a dense `[B, F]` tensor/array, a torch sparse COO/CSR tensor, or a tuple
-    `(rows, cols, vals)` / `(rows, cols, vals, n_rows)`.
+    Accepts a dense `[B, F]` tensor/array, the kernels' CSR `SparseCodes` (`sae(x).codes`), a torch
+    sparse COO/CSR tensor, CooCodes, or a tuple `(rows, cols, vals)` / `(rows, cols, vals, n_rows)`.
     """
+    # The kernels' SparseCodes is a 4-tuple (crow, cols, values, n_features): recognise it before the
+    # generic tuple reading, which would take its row pointers for row indices.
     if isinstance(batch, SparseCodes):
+        if batch.n_features != d_sae:
+            raise ValueError(f"codes have width {batch.n_features} but d_sae={d_sae} was declared; "
+                             "pass codes of the SAE you declared (or fix d_sae)")
+        sparse = CooCodes(batch.rows().long(), batch.cols_N.detach().long(), batch.values_N.detach().float(), batch.n_rows)
+    elif isinstance(batch, CooCodes):
         sparse = batch
     elif isinstance(batch, tuple) and len(batch) in (3, 4):
         rows, cols, vals = (_as_tensor(a, n).reshape(-1) for a, n in zip(batch[:3], ("rows", "cols", "vals")))
         if not (rows.numel() == cols.numel() == vals.numel()):
             raise ValueError(f"sparse codes need rows, cols, vals of one length, got {rows.numel()}, {cols.numel()}, {vals.numel()}")
         n_rows = int(batch[3]) if len(batch) == 4 else (int(rows.max()) + 1 if rows.numel() else 0)
-        sparse = SparseCodes(rows.long(), cols.long(), vals.float(), n_rows)
+        sparse = CooCodes(rows.long(), cols.long(), vals.float(), n_rows)
     else:
         z = _as_tensor(batch, "codes")
         if z.is_sparse or z.layout in (torch.sparse_csr, torch.sparse_csc, torch.sparse_bsr):
             if z.dim() != 2 or z.shape[1] != d_sae:
                 raise ValueError(f"codes have width {tuple(z.shape)[1:]} but the SAE declares d_sae={d_sae}; pass codes of that SAE")
             coo = z.to_sparse_coo().coalesce()
-            return SparseCodes(coo.indices()[0], coo.indices()[1], coo.values().float(), int(z.shape[0]))
+            return CooCodes(coo.indices()[0], coo.indices()[1], coo.values().float(), int(z.shape[0]))
         if z.dim() != 2:
             raise ValueError(f"codes must be 2-D [tokens, d_sae], got shape {tuple(z.shape)}; flatten the sequence axis first")
         if z.shape[1] != d_sae:
@@ -76,9 +86,9 @@ def as_codes(batch: Any, d_sae: int) -> Tensor | SparseCodes:
     return sparse
 
 
-def n_rows(codes: Tensor | SparseCodes) -> int:
+def n_rows(codes: Tensor | CooCodes) -> int:
     """Number of tokens B in a validated batch."""
-    return codes.n_rows if isinstance(codes, SparseCodes) else int(codes.shape[0])
+    return codes.n_rows if isinstance(codes, CooCodes) else int(codes.shape[0])
 
 
 class SignGuard:
@@ -123,15 +133,15 @@ def column_abs_mass(codes: Tensor, nonnegative: bool | None = None) -> Tensor:
     return torch.mv(z_BF.t(), ones_B).double().cpu()
 
 
-def column_abs_mass_sparse(codes: SparseCodes, d_sae: int) -> Tensor:
+def column_abs_mass_sparse(codes: CooCodes, d_sae: int) -> Tensor:
     """Per-feature mass Σ_s |z_sf| of sparse codes, float64 `[F]`."""
     vals = np.abs(codes.vals.detach().cpu().numpy()).astype(np.float64)
     return torch.from_numpy(np.bincount(codes.cols.cpu().numpy(), weights=vals, minlength=d_sae))
 
 
-def batch_mass(codes: Tensor | SparseCodes, d_sae: int, guard: SignGuard | None = None) -> Tensor:
+def batch_mass(codes: Tensor | CooCodes, d_sae: int, guard: SignGuard | None = None) -> Tensor:
     """Per-feature absolute activation mass of one validated batch, float64 `[F]`."""
-    if isinstance(codes, SparseCodes):
+    if isinstance(codes, CooCodes):
         return column_abs_mass_sparse(codes, d_sae)
     return column_abs_mass(codes, guard.nonnegative(codes) if guard is not None else None)
 

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._codes import SignGuard, SparseCodes, _as_tensor, as_codes, n_rows
+from ._codes import CooCodes, SignGuard, _as_tensor, as_codes, n_rows
 
 CHUNK_BYTES = 1 << 20  # bool mask block per step of the dense path (fits the L2 cache)
 RESERVE_BYTES = 1 << 30  # table rows reserved up front, up to the largest token id seen (lazily zeroed)
@@ -142,7 +142,7 @@ class TokenFeatureGraphBuilder:
         self.counts_T += np.bincount(rows_B, minlength=self.counts_T.size)
         self.n_tokens += tok_B.size
         F = self.d_sae
-        if isinstance(z, SparseCodes):
+        if isinstance(z, CooCodes):
             on = z.vals.cpu().numpy() > 0
             keys = rows_B[z.rows.cpu().numpy()[on]] * F + z.cols.cpu().numpy()[on]
         else:

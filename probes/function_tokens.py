@@ -163,7 +163,8 @@ def function_token_graph_from_codes(pairs: Iterable[tuple[Any, Any]], d_sae: int
                                     **summary_kwargs: Any) -> FunctionTokenGraph:
     """Token–feature graph from precomputed `(token_ids [B], codes [B, d_sae])` pairs, in one streaming pass.
 
-    Codes may be dense or sparse (see `_codes.as_codes`). Keyword arguments go to `summarize_graph`.
+    Codes may be dense, `sae(x).codes` (the kernels' CSR SparseCodes) or another sparse form (see
+    `_codes.as_codes`). Keyword arguments go to `summarize_graph`.
     """
     builder = TokenFeatureGraphBuilder(d_sae, sign_check=sign_check)
     for token_ids, codes in pairs:

@@ -105,7 +105,7 @@ class MassAccumulator:
         self.curve: list[tuple[int, float]] = []
 
     def add(self, codes: Any) -> None:
-        """Add one batch of codes (dense `[B, F]`, sparse triple, or SparseCodes)."""
+        """Add one batch of codes (dense `[B, F]`, the kernels' CSR SparseCodes, a sparse triple, or CooCodes)."""
         z = as_codes(codes, self.d_sae)
         mass_F = batch_mass(z, self.d_sae, self.guard)
         self.n_tokens += n_rows(z)
@@ -169,8 +169,8 @@ def effective_features_from_codes(code_batches: Iterable[Any], d_sae: int, n_neu
                                   sign_check: str = "first") -> EffectiveFeatures:
     """Effective features from precomputed codes.
 
-    `code_batches` yields dense codes `[B, d_sae]` (tensor or array), torch sparse tensors, or sparse
-    triples `(rows, cols, vals[, n_rows])`. Raises ValueError on a width other than `d_sae` or an
+    `code_batches` yields dense codes `[B, d_sae]` (tensor or array), the kernels' CSR SparseCodes
+    (`sae(x).codes`), torch sparse tensors, or sparse triples `(rows, cols, vals[, n_rows])`. Raises ValueError on a width other than `d_sae` or an
     empty stream. `sign_check`: "first" checks the first dense batch for negative codes and then
     trusts the sign (SAE codes are ReLU outputs), "every" checks each batch (see _codes.SignGuard).
     """
