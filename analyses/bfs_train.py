@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from superscope.probes.bfs.batches import sequence_loss
-from superscope.probes.bfs.checkpoint import save_checkpoint
+from superscope.probes.bfs.checkpoint import save_bfs_checkpoint
 from superscope.probes.bfs.evaluate import accuracy
 from superscope.probes.bfs.generator import GraphConfig, generate_problems, make_splits
 from superscope.probes.bfs.model import GPT, ModelConfig, pick_device
@@ -28,8 +28,8 @@ from superscope.probes.bfs.tokens import Vocab
 
 
 @dataclass
-class TrainConfig:
-    """One training run (defaults: the small CPU configuration; see TrainConfig.gpu())."""
+class BFSTrainConfig:
+    """One training run (defaults: the small CPU configuration; see BFSTrainConfig.gpu())."""
 
     method: Literal["coconut", "cot", "nocot"] = "coconut"
     """Continuous thoughts, a written-out path, or the answer directly."""
@@ -107,14 +107,14 @@ class TrainConfig:
             raise ValueError("thought_gain must be > 0 (1.0 feeds thoughts back unscaled)")
 
     @staticmethod
-    def gpu() -> TrainConfig:
+    def gpu() -> BFSTrainConfig:
         """The paper's size (2 layers, 8 heads, d_model 768) on CUDA with more data and epochs."""
-        return TrainConfig(d_model=768, n_heads=8, d_mlp=3072, positions="learned", n_train=20000, epochs=60,
+        return BFSTrainConfig(d_model=768, n_heads=8, d_mlp=3072, positions="learned", n_train=20000, epochs=60,
                            stage0_epochs=20, epochs_per_stage=5, decay_epochs=25, lr=1e-4, beta2=0.999, batch_size=128,
                            device="cuda", threads=4, bf16=False)
 
 
-def stage_for_epoch(epoch: int, cfg: TrainConfig, graph: GraphConfig) -> int:
+def stage_for_epoch(epoch: int, cfg: BFSTrainConfig, graph: GraphConfig) -> int:
     """Coconut curriculum stage: 0 for stage0_epochs, then +1 every epochs_per_stage, capped at hops_max."""
     if epoch < cfg.stage0_epochs:
         return 0
@@ -130,7 +130,7 @@ def sample_thoughts(hops: list[int], stage: int, p_mix: float, rng: np.random.Ge
     return ks
 
 
-def model_config(cfg: TrainConfig, graph: GraphConfig) -> ModelConfig:
+def model_config(cfg: BFSTrainConfig, graph: GraphConfig) -> ModelConfig:
     vocab = Vocab(graph.n_node_tokens)
     max_len = 3 * graph.max_edges + 8 + 2 * graph.hops_max + 4
     return ModelConfig(vocab_size=vocab.size, n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model,
@@ -144,7 +144,7 @@ class TrainOutcome:
     log: list[dict] = field(default_factory=list)
 
 
-def lr_factor(cfg: TrainConfig, step_since_reset: int, epoch_progress: float) -> float:
+def lr_factor(cfg: BFSTrainConfig, step_since_reset: int, epoch_progress: float) -> float:
     """Multiplier of cfg.lr: linear warmup after each optimizer reset, times the final linear decay.
 
     epoch_progress is the fractional epoch (epoch + batch / batches); the decay runs from
@@ -157,7 +157,7 @@ def lr_factor(cfg: TrainConfig, step_since_reset: int, epoch_progress: float) ->
     return warm * min(1.0, max(0.0, (cfg.epochs - epoch_progress) / span))
 
 
-def _make_optimizer(model: GPT, cfg: TrainConfig):
+def _make_optimizer(model: GPT, cfg: BFSTrainConfig):
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=cfg.weight_decay)
     return opt, {"step": 0}
 
@@ -191,7 +191,7 @@ def _run_epoch(model, opt, sched, train_set, cfg, vocab, stage, rng, epoch: int,
     return float(np.mean(losses))
 
 
-def train_set(epoch: int, splits: dict, cfg: TrainConfig, graph: GraphConfig) -> list:
+def train_set(epoch: int, splits: dict, cfg: BFSTrainConfig, graph: GraphConfig) -> list:
     """The epoch's training problems: the fixed split, or (fresh_train, epoch > 0) a new draw.
 
     Epoch e's seed is child 3 + e of SeedSequence(cfg.seed); children 0-2 seed the train/valid/test
@@ -203,7 +203,7 @@ def train_set(epoch: int, splits: dict, cfg: TrainConfig, graph: GraphConfig) ->
     return generate_problems(graph, cfg.n_train, int(child.generate_state(1)[0]))
 
 
-def _validate(model, valid, cfg: TrainConfig, vocab: Vocab, stage: int) -> dict:
+def _validate(model, valid, cfg: BFSTrainConfig, vocab: Vocab, stage: int) -> dict:
     """Accuracy with the method's protocol; at Coconut stage 0 also the CoT (greedy path) accuracy."""
     row = {"valid_acc": accuracy(model, valid, vocab, cfg.method).accuracy}
     if cfg.method == "coconut" and stage == 0:
@@ -211,7 +211,7 @@ def _validate(model, valid, cfg: TrainConfig, vocab: Vocab, stage: int) -> dict:
     return row
 
 
-def train(cfg: TrainConfig, graph: GraphConfig, progress: bool = True, on_best=None) -> TrainOutcome:
+def train_bfs(cfg: BFSTrainConfig, graph: GraphConfig, progress: bool = True, on_best=None) -> TrainOutcome:
     """Train one model; returns the best-validation model (at the last stage) and its metrics.
 
     `on_best(model, log)` is called whenever the validation accuracy at the last stage improves
@@ -250,7 +250,7 @@ def train(cfg: TrainConfig, graph: GraphConfig, progress: bool = True, on_best=N
     return TrainOutcome(model=model, metrics=metrics, log=log)
 
 
-def _final_metrics(model, splits, cfg: TrainConfig, graph: GraphConfig, vocab: Vocab) -> dict:
+def _final_metrics(model, splits, cfg: BFSTrainConfig, graph: GraphConfig, vocab: Vocab) -> dict:
     quick = generate_problems(graph, cfg.quick_eval_n, cfg.quick_eval_seed)
     return {
         "valid": accuracy(model, splits["valid"], vocab, cfg.method).to_dict(),
@@ -260,20 +260,20 @@ def _final_metrics(model, splits, cfg: TrainConfig, graph: GraphConfig, vocab: V
     }
 
 
-def train_and_save(cfg: TrainConfig, graph: GraphConfig, out: str | Path, progress: bool = True) -> TrainOutcome:
+def train_and_save(cfg: BFSTrainConfig, graph: GraphConfig, out: str | Path, progress: bool = True) -> TrainOutcome:
     """Train, writing `<out>.safetensors` + `<out>.json` atomically at every new best and at the end."""
 
     def on_best(model, log):
-        save_checkpoint(out, model, graph, cfg.method, {"train": asdict(cfg), "log": log, "metrics": {},
+        save_bfs_checkpoint(out, model, graph, cfg.method, {"train": asdict(cfg), "log": log, "metrics": {},
                                                          "status": "training"})
 
-    outcome = train(cfg, graph, progress, on_best)
+    outcome = train_bfs(cfg, graph, progress, on_best)
     meta = {"train": asdict(cfg), "metrics": outcome.metrics, "log": outcome.log, "torch": torch.__version__,
             "status": "done"}
-    save_checkpoint(out, outcome.model, graph, cfg.method, meta)
+    save_bfs_checkpoint(out, outcome.model, graph, cfg.method, meta)
     return outcome
 
 
-def with_overrides(cfg: TrainConfig, **kw) -> TrainConfig:
+def with_overrides(cfg: BFSTrainConfig, **kw) -> BFSTrainConfig:
     """Copy of cfg with the given (non-None) fields replaced."""
     return replace(cfg, **{k: v for k, v in kw.items() if v is not None})

@@ -1,6 +1,6 @@
 """`superscope bfs train | eval | probe`: the Coconut graph-reachability models and their BFS probe.
 
-Options are generated from the config dataclasses (TrainConfig, GraphConfig, ProbeConfig); each
+Options are generated from the config dataclasses (BFSTrainConfig, GraphConfig, ProbeConfig); each
 field's docstring becomes its --help text.
 """
 
@@ -14,7 +14,7 @@ import textwrap
 import typing
 from pathlib import Path
 
-from superscope.probes.bfs.checkpoint import atomic_write_json, load_checkpoint
+from superscope.probes.bfs.checkpoint import atomic_write_json, load_bfs_checkpoint
 from superscope.probes.bfs.generator import GraphConfig, generate_problems
 from superscope.probes.bfs.probe import ProbeConfig, bfs_probe
 
@@ -55,9 +55,9 @@ def from_args(cls, args: argparse.Namespace, base=None):
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from superscope.analyses.bfs_train import TrainConfig, train_and_save
+    from superscope.analyses.bfs_train import BFSTrainConfig, train_and_save
 
-    cfg = from_args(TrainConfig, args, TrainConfig.gpu() if args.preset == "gpu" else TrainConfig())
+    cfg = from_args(BFSTrainConfig, args, BFSTrainConfig.gpu() if args.preset == "gpu" else BFSTrainConfig())
     graph = from_args(GraphConfig, args, GraphConfig.gpu() if args.preset == "gpu" else GraphConfig())
     out = Path(args.out) if args.out else (Path(args.run) / "bfs" / cfg.method if args.run else None)
     if out is None:
@@ -75,7 +75,7 @@ def _problems(args, graph: GraphConfig):
 def _cmd_eval(args: argparse.Namespace) -> None:
     from superscope.probes.bfs.evaluate import accuracy
 
-    ck = load_checkpoint(args.checkpoint, device=args.device)
+    ck = load_bfs_checkpoint(args.checkpoint, device=args.device)
     res = accuracy(ck.model, _problems(args, ck.graph), ck.vocab, ck.method)
     print(f"{args.checkpoint} ({ck.method}): accuracy {res.accuracy:.4f} on {res.n} fresh problems "
           f"(seed {args.seed}); by hops {res.accuracy_by_hops}")
@@ -86,7 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 def _cmd_probe(args: argparse.Namespace) -> None:
     pcfg = from_args(ProbeConfig, args)
-    ck = load_checkpoint(args.checkpoint, device=args.device)
+    ck = load_bfs_checkpoint(args.checkpoint, device=args.device)
     if ck.method != "coconut":
         raise SystemExit(f"bfs probe needs a Coconut checkpoint; {args.checkpoint} is {ck.method}")
     problems = generate_problems(ck.graph, pcfg.n_problems, pcfg.seed)
@@ -104,7 +104,7 @@ def register(subparsers) -> None:
     bfs = subparsers.add_parser("bfs", help="Coconut on graph reachability and its BFS-superposition probe")
     sub = bfs.add_subparsers(dest="bfs_command", required=True)
 
-    from superscope.analyses.bfs_train import TrainConfig
+    from superscope.analyses.bfs_train import BFSTrainConfig
 
     tr = sub.add_parser("train", help="train Coconut / CoT / No-CoT (atomic safetensors + JSON checkpoint)")
     tr.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
@@ -113,7 +113,7 @@ def register(subparsers) -> None:
     tr.add_argument("--out", help="checkpoint path stem (writes STEM.safetensors and STEM.json)")
     tr.add_argument("--run", help="run folder; the checkpoint goes to <run>/bfs/<method>")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_args(tr, TrainConfig)
+    add_dataclass_args(tr, BFSTrainConfig)
     add_dataclass_args(tr, GraphConfig)
     tr.set_defaults(func=_cmd_train)
 

@@ -117,8 +117,8 @@ def _probes(run) -> None:
 
 
 def _bfs(run) -> None:
-    from superscope.analyses.bfs_train import TrainConfig, model_config
-    from superscope.probes.bfs.checkpoint import save_checkpoint
+    from superscope.analyses.bfs_train import BFSTrainConfig, model_config
+    from superscope.probes.bfs.checkpoint import save_bfs_checkpoint
     from superscope.probes.bfs.generator import GraphConfig, generate_problems
     from superscope.probes.bfs.model import GPT
     from superscope.probes.bfs.probe import ProbeConfig, bfs_probe
@@ -127,11 +127,11 @@ def _bfs(run) -> None:
 
     torch.manual_seed(0)
     graph = GraphConfig()
-    model = GPT(model_config(TrainConfig(d_model=32, n_heads=2, d_mlp=64), graph)).eval()
+    model = GPT(model_config(BFSTrainConfig(d_model=32, n_heads=2, d_mlp=64), graph)).eval()
     cfg = ProbeConfig(n_problems=6, n_bootstrap=20, batch_size=6, n_bins=10)
     res = bfs_probe(model, Vocab(graph.n_node_tokens), generate_problems(graph, 6, 1), cfg)
     write_json(run.probe("bfs"), res.to_dict())
-    save_checkpoint(run.root / "bfs" / "coconut", model, graph, "coconut",  # where `bfs train --run` puts it
+    save_bfs_checkpoint(run.root / "bfs" / "coconut", model, graph, "coconut",  # where `bfs train --run` puts it
                     {"metrics": {"test": {"accuracy": 0.5, "n": 6, "accuracy_by_hops": {}}},
                      "log": [{"epoch": 0, "loss": 2.0, "valid_acc": 0.3}, {"epoch": 1, "loss": 1.5, "valid_acc": 0.4}]})
 

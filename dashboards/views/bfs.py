@@ -39,10 +39,10 @@ def _checkpoints(root: Path) -> list[Path]:
 
 @st.cache_data(show_spinner="Probing fresh problems…", max_entries=8)
 def _probe(stem: str, mtime: float, n_problems: int) -> dict:
-    from superscope.probes.bfs.checkpoint import load_checkpoint
+    from superscope.probes.bfs.checkpoint import load_bfs_checkpoint
     from superscope.probes.bfs.generator import generate_problems
     from superscope.probes.bfs.probe import ProbeConfig, bfs_probe
-    ck = load_checkpoint(stem)
+    ck = load_bfs_checkpoint(stem)
     cfg = ProbeConfig(n_problems=n_problems, n_bootstrap=200)
     return bfs_probe(ck.model, ck.vocab, generate_problems(ck.graph, cfg.n_problems, cfg.seed), cfg).to_dict()
 

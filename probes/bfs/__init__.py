@@ -7,9 +7,9 @@ probe (⟨t_i, E[v]⟩ and edge attention by BFS group), figures, checkpoint (sh
 Training lives in superscope.analyses.bfs_train; the CLI in superscope.analyses.cmd_bfs.
 """
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_bfs_checkpoint, save_bfs_checkpoint
 from .coconut import coconut_forward, coconut_reference, collate_prompts
-from .evaluate import EvalResult, accuracy
+from .evaluate import BFSEvalResult, accuracy
 from .generator import GraphConfig, Problem, generate_problems, make_splits
 from .model import GPT, ModelConfig
 from .probe import GROUPS, BFSProbeResult, ProbeConfig, bfs_probe
@@ -18,9 +18,9 @@ from .tokens import Vocab, encode_prompt
 __all__ = [
     "GPT",
     "GROUPS",
+    "BFSEvalResult",
     "BFSProbeResult",
     "Checkpoint",
-    "EvalResult",
     "GraphConfig",
     "ModelConfig",
     "ProbeConfig",
@@ -33,7 +33,7 @@ __all__ = [
     "collate_prompts",
     "encode_prompt",
     "generate_problems",
-    "load_checkpoint",
+    "load_bfs_checkpoint",
     "make_splits",
-    "save_checkpoint",
+    "save_bfs_checkpoint",
 ]

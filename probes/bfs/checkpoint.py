@@ -49,7 +49,7 @@ class Checkpoint:
     """Everything else from the JSON: training config, recorded metrics, timings."""
 
 
-def save_checkpoint(stem: str | Path, model: GPT, graph: GraphConfig, method: str, meta: dict) -> None:
+def save_bfs_checkpoint(stem: str | Path, model: GPT, graph: GraphConfig, method: str, meta: dict) -> None:
     """Write `<stem>.safetensors` and `<stem>.json` (each atomically; weights first)."""
     stem = Path(stem)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
@@ -73,8 +73,8 @@ def resolve(name_or_path: str | Path) -> Path:
     return p
 
 
-def load_checkpoint(name_or_path: str | Path = "coconut", device: str = "cpu") -> Checkpoint:
-    """Load a checkpoint written by save_checkpoint (default: the shipped Coconut model)."""
+def load_bfs_checkpoint(name_or_path: str | Path = "coconut", device: str = "cpu") -> Checkpoint:
+    """Load a checkpoint written by save_bfs_checkpoint (default: the shipped Coconut model)."""
     stem = resolve(name_or_path)
     meta = json.loads(stem.with_suffix(".json").read_text())
     if meta.get("format") != FORMAT:

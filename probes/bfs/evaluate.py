@@ -20,7 +20,7 @@ from .tokens import Vocab, encode_prompt
 
 
 @dataclass(frozen=True)
-class EvalResult:
+class BFSEvalResult:
     method: str
     n: int
     accuracy: float
@@ -88,7 +88,7 @@ def predict(model: GPT, problems: list[Problem], vocab: Vocab, method: Method) -
 
 
 def accuracy(model: GPT, problems: list[Problem], vocab: Vocab, method: Method,
-             batch_size: int = 256) -> EvalResult:
+             batch_size: int = 256) -> BFSEvalResult:
     """Accuracy over `problems` (in batches), overall and per hop count."""
     was_training = model.training
     model.eval()
@@ -103,7 +103,7 @@ def accuracy(model: GPT, problems: list[Problem], vocab: Vocab, method: Method,
     for h in sorted({p.hops for p in problems}):
         sel = [r for r, p in zip(right, problems) if p.hops == h]
         by_hops[h] = sum(sel) / len(sel)
-    return EvalResult(
+    return BFSEvalResult(
         method=method, n=len(problems), accuracy=sum(right) / max(len(right), 1),
         accuracy_by_hops=by_hops, path_valid=(sum(valid) / len(valid)) if method == "cot" else None,
     )

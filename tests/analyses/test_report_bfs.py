@@ -15,10 +15,10 @@ from superscope.analyses._report_sections import add_bfs
 
 @pytest.fixture(scope="module")
 def bfs_dict():
-    from superscope.probes.bfs.checkpoint import load_checkpoint
+    from superscope.probes.bfs.checkpoint import load_bfs_checkpoint
     from superscope.probes.bfs.generator import generate_problems
     from superscope.probes.bfs.probe import ProbeConfig, bfs_probe
-    ck = load_checkpoint("coconut")
+    ck = load_bfs_checkpoint("coconut")
     cfg = ProbeConfig(n_problems=12, n_bootstrap=20, batch_size=12)
     return bfs_probe(ck.model, ck.vocab, generate_problems(ck.graph, cfg.n_problems, cfg.seed), cfg).to_dict()
 

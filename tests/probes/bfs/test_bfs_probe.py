@@ -13,7 +13,7 @@ from superscope.probes.bfs import (
     ProbeConfig,
     bfs_probe,
     generate_problems,
-    load_checkpoint,
+    load_bfs_checkpoint,
 )
 from superscope.probes.bfs.probe import group_of, groups_of
 from superscope.probes.bfs.stats import bootstrap_group_stats
@@ -21,13 +21,13 @@ from superscope.probes.bfs.stats import bootstrap_group_stats
 
 @pytest.fixture(scope="module")
 def result():
-    ck = load_checkpoint("coconut")
+    ck = load_bfs_checkpoint("coconut")
     problems = generate_problems(ck.graph, 120, seed=99)
     return bfs_probe(ck.model, ck.vocab, problems, ProbeConfig(n_problems=120, n_bootstrap=200))
 
 
 def test_groups_partition_the_nodes():
-    for p in generate_problems(load_checkpoint("coconut").graph, 50, seed=1):
+    for p in generate_problems(load_bfs_checkpoint("coconut").graph, 50, seed=1):
         for i in range(1, p.hops + 1):
             g = [group_of(p, v, i) for v in p.nodes]
             assert {v for v, k in zip(p.nodes, g) if k == 0} == p.optimal(i)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from superscope.analyses.bfs_train import (
-    TrainConfig,
+    BFSTrainConfig,
     lr_factor,
     model_config,
     sample_thoughts,
@@ -16,7 +16,7 @@ from superscope.probes.bfs.model import GPT
 
 
 def test_stages_follow_the_curriculum():
-    cfg, graph = TrainConfig(stage0_epochs=5, epochs_per_stage=3, epochs=34), GraphConfig()
+    cfg, graph = BFSTrainConfig(stage0_epochs=5, epochs_per_stage=3, epochs=34), GraphConfig()
     stages = [stage_for_epoch(e, cfg, graph) for e in range(cfg.epochs)]
     assert stages[:5] == [0] * 5 and stages[5:8] == [1] * 3 and stages[8:11] == [2] * 3
     assert stages[14:] == [graph.hops_max] * (cfg.epochs - 14)
@@ -31,24 +31,24 @@ def test_thought_counts_are_capped_and_mixed():
 
 
 def test_lr_warms_up_then_decays_to_zero():
-    cfg = TrainConfig(epochs=10, decay_epochs=4, warmup_steps=10)
+    cfg = BFSTrainConfig(epochs=10, decay_epochs=4, warmup_steps=10)
     assert lr_factor(cfg, 0, 0.0) == pytest.approx(0.1)
     assert lr_factor(cfg, 50, 5.9) == 1.0
     assert lr_factor(cfg, 500, 8.0) == pytest.approx(0.5)
     assert lr_factor(cfg, 500, 9.99) < 0.01
-    assert lr_factor(TrainConfig(epochs=10, decay_epochs=0), 500, 9.99) == 1.0
-    assert lr_factor(TrainConfig(epochs=2, decay_epochs=20, warmup_steps=1), 5, 1.0) == pytest.approx(0.5)
+    assert lr_factor(BFSTrainConfig(epochs=10, decay_epochs=0), 500, 9.99) == 1.0
+    assert lr_factor(BFSTrainConfig(epochs=2, decay_epochs=20, warmup_steps=1), 5, 1.0) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="decay_epochs"):
-        TrainConfig(decay_epochs=-1)
+        BFSTrainConfig(decay_epochs=-1)
 
 
 def test_thought_gain_is_a_learned_scalar_from_the_config():
-    m = GPT(model_config(TrainConfig(d_model=16, n_heads=2, d_mlp=32, thought_gain=0.05), GraphConfig()))
+    m = GPT(model_config(BFSTrainConfig(d_model=16, n_heads=2, d_mlp=32, thought_gain=0.05), GraphConfig()))
     h = torch.randn(3, 16)
     torch.testing.assert_close(m.feed_back(h), 0.05 * h)
     assert m.thought_gain.requires_grad and "thought_gain" in dict(m.named_parameters())
     with pytest.raises(ValueError, match="thought_gain"):
-        TrainConfig(thought_gain=0.0)
+        BFSTrainConfig(thought_gain=0.0)
 
 
 def test_fresh_training_sets_are_new_each_epoch_and_seeded():
@@ -57,7 +57,7 @@ def test_fresh_training_sets_are_new_each_epoch_and_seeded():
 
     graph = GraphConfig()
     splits = make_splits(graph, 20, 5, 5, seed=0)
-    fixed, fresh = TrainConfig(n_train=20, fresh_train=False), TrainConfig(n_train=20, fresh_train=True)
+    fixed, fresh = BFSTrainConfig(n_train=20, fresh_train=False), BFSTrainConfig(n_train=20, fresh_train=True)
     assert train_set(3, splits, fixed, graph) is splits["train"] and train_set(0, splits, fresh, graph) is splits["train"]
     e1, e2 = train_set(1, splits, fresh, graph), train_set(2, splits, fresh, graph)
     assert len(e1) == 20 and e1 != e2 and e1 != splits["train"] and e1 == train_set(1, splits, fresh, graph)
