@@ -18,11 +18,12 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from superscope.saes.atomic_io import write_folder
 
 from .hooks import d_model, hook_layer, validate_hooks
 
@@ -86,23 +87,22 @@ def _gguf_cache_dir(gguf: Path) -> Path | None:
 
 
 def _save_dequantised(hf_model: Any, tokenizer: Any, folder: Path) -> None:
-    """Write a plain (non-GGUF) float32 checkpoint atomically: a temp folder, then a rename."""
+    """Write a plain (non-GGUF) float32 checkpoint atomically (``saes.atomic_io.write_folder``: a temp
+    folder, fsync, then a rename)."""
     from safetensors.torch import save_model
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    def fill(tmp: Path) -> None:
         cfg = hf_model.config.to_dict()
         cfg.pop("quantization_config", None)  # the weights are plain float32 now
         cfg["architectures"] = [type(hf_model).__name__]
         type(hf_model.config).from_dict(cfg).save_pretrained(tmp)
         save_model(hf_model, str(tmp / "model.safetensors"), metadata={"format": "pt"})  # handles tied weights
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, folder)
+
+    try:
+        write_folder(folder, fill)
     except OSError as exc:  # read-only home, a concurrent writer won the race, disk full: not fatal
         log.warning("could not cache the dequantised model in %s (%s); the next load converts again", folder, exc)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[Any, Any]:

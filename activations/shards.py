@@ -3,24 +3,24 @@
 Shard i holds contexts ``[i·C, (i+1)·C)`` of the harvest (C = ``contexts_per_shard``), so a shard is
 a deterministic token range: an interrupted harvest resumes after its last complete shard. Each shard
 stores ``acts [n, d]`` (``dtype``), ``token_ids`` / ``positions`` ``[n]`` int32, ``context_ids [n]``
-int64 and ``contexts [C, context_len]`` int32. Shards and the manifest are written atomically (temp
-file in the same folder, then ``os.replace``); the manifest is rewritten after every shard and lists
-only complete shards, each with its byte size (a truncated file is detected on load). Reading opens
-shards with ``safetensors.safe_open`` (memory-mapped) and slices rows lazily.
+int64 and ``contexts [C, context_len]`` int32. Shards and the manifest are written atomically
+(``saes.atomic_io``: temp file in the same folder, fsync, ``os.replace``); the manifest is rewritten
+after every shard and lists only complete shards, each with its byte size (a truncated file is
+detected on load). Reading opens shards with ``safetensors.safe_open`` (memory-mapped) and slices
+rows lazily.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import Tensor
+
+from superscope.saes.atomic_io import write_json, write_safetensors
 
 from .source import ActivationSource
 
@@ -34,24 +34,8 @@ _REQUIRED = ("format", "version", "hook", "d", "dtype", "context_len", "contexts
              "complete", "n_tokens")
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
-
-    _write_atomic(folder / MANIFEST, write)
+    write_json(folder / MANIFEST, manifest)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -132,7 +116,7 @@ class ShardWriter:
                    "context_ids": part["context_ids"].to(torch.int64).contiguous(),
                    "contexts": part["contexts"].to(torch.int32).contiguous()}
         meta = {"hook": self.settings["hook"], "index": str(index)}
-        _write_atomic(self.folder / name, lambda tmp: save_file(tensors, tmp, metadata=meta))
+        write_safetensors(self.folder / name, tensors, metadata=meta)
         entry = {"index": index, "file": name, "context_start": context_start,
                  "n_contexts": int(tensors["contexts"].shape[0]), "n_tokens": int(tensors["acts"].shape[0]),
                  "bytes": (self.folder / name).stat().st_size}

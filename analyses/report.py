@@ -13,11 +13,11 @@ feature cards from features/. A missing input turns its section into a note, nev
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from superscope.saes.atomic_io import write_text
 
 from . import _report_sections as sections
 from ._report_data import load_run
@@ -75,14 +75,4 @@ def write_report(run_root: Path, cfg: ReportConfig | None = None, out: Path | No
     """Write ``<run_root>/report.html`` (or ``out``) atomically; returns its path."""
     run_root = Path(run_root)
     text, _ = build_report(run_root, cfg)
-    path = Path(out) if out is not None else run_root / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_text(Path(out) if out is not None else run_root / "report.html", text)

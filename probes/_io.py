@@ -1,20 +1,20 @@
 """JSON helpers shared by the probes: JSON-safe conversion and atomic writes.
 
-Results are written as JSON next to the run (DESIGN.md: "the run folder is the contract"); a write
-goes to a temporary file in the same folder and is then renamed, so a reader never sees half a file.
+Results are written as JSON next to the run (DESIGN.md: "the run folder is the contract") through
+``saes.atomic_io`` (temp file in the same folder, fsync, rename), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from superscope.saes.atomic_io import write_json
 
 
 def json_safe(obj: Any) -> Any:
@@ -45,17 +45,5 @@ def json_safe(obj: Any) -> Any:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write `obj` (made JSON-safe) to `path` atomically: temp file in the same folder, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(json_safe(obj), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write `obj` made JSON-safe (non-finite floats → null) to `path` atomically (``saes.atomic_io``)."""
+    return write_json(path, json_safe(obj))

@@ -1,11 +1,19 @@
 """Atomic file writes (temp file in the same folder, fsync, os.replace): a crash never leaves a
-half-written file under the final name. safetensors for tensors, JSON for everything else."""
+half-written file under the final name. safetensors for tensors, JSON for everything else, bytes or
+text for other formats, ``write_folder`` for a folder written as one unit.
+
+The one place in the package that writes files atomically: the other subpackages call these.
+Temp files are named ``.<name>.<random>.tmp`` (the trainer and the harvest delete leftovers by that
+pattern); a failed write removes its temp file and leaves the previous file, if any, untouched.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +22,24 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 
-def _replace_from_temp(path: Path, write) -> Path:
+def _fsync(path: str | Path) -> None:
+    """Flush a file's (or, on POSIX, a folder's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_from_temp(path: Path, write: Callable[[str], None]) -> Path:
+    """``write(tmp)`` fills a temp file beside ``path``; it is fsynced, then renamed over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -30,12 +47,44 @@ def _replace_from_temp(path: Path, write) -> Path:
     return path
 
 
-def write_json(path: str | Path, data: Any) -> Path:
+def write_json(path: str | Path, data: Any, sort_keys: bool = False) -> Path:
     def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=sort_keys)
             f.write("\n")
     return _replace_from_temp(Path(path), write)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    return _replace_from_temp(Path(path), write)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """``text`` as UTF-8."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_folder(folder: str | Path, fill: Callable[[Path], None]) -> Path:
+    """``fill(tmp)`` writes a temp folder beside ``folder``; every file and folder in it is fsynced, then
+    it is renamed to ``folder``. Raises OSError (and removes the temp folder) when ``folder`` already
+    exists and is not empty (e.g. a concurrent writer finished first)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        fill(tmp)
+        for item in sorted(tmp.rglob("*"), key=lambda p: len(p.parts), reverse=True):  # files before their folder
+            if item.is_file() or os.name == "posix":  # a folder cannot be opened for fsync on Windows
+                _fsync(item)
+        if os.name == "posix":
+            _fsync(tmp)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:

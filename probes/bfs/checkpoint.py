@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
+
+from superscope.saes.atomic_io import write_bytes, write_json
 
 from .generator import GraphConfig
 from .model import GPT, ModelConfig
@@ -21,21 +21,9 @@ SHIPPED = Path(__file__).parent / "checkpoints"
 """Folder of the checkpoints committed with the package."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    """``obj`` as JSON with sorted keys, written atomically (``saes.atomic_io``)."""
+    write_json(path, obj, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -53,7 +41,7 @@ def save_bfs_checkpoint(stem: str | Path, model: GPT, graph: GraphConfig, method
     """Write `<stem>.safetensors` and `<stem>.json` (each atomically; weights first)."""
     stem = Path(stem)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(stem.with_suffix(".safetensors"), save_safetensors(state))
+    write_bytes(stem.with_suffix(".safetensors"), save_safetensors(state))
     atomic_write_json(stem.with_suffix(".json"), {
         "format": FORMAT, "method": method, "model": model.cfg.to_dict(),
         "graph": graph.__dict__.copy(), **meta,

@@ -108,3 +108,24 @@ def test_local_folder_model(model, tmp_path):
     model.tokenizer.save_pretrained(tmp_path)
     tiny = load_model(str(tmp_path))
     assert tiny.cfg.n_layers == 2 and d_model(tiny) == 32 and model_id(tiny) == str(tmp_path.resolve())
+
+
+def test_dequantised_cache_is_written_as_one_folder(tmp_path, caplog):
+    """The GGUF cache folder appears whole (saes.atomic_io.write_folder) or not at all; a second writer
+    that finds it filled logs and keeps the first one's folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.tiny_model import build_tiny_model
+
+    folder, _ = build_tiny_model(tmp_path)
+    hf_model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    cache = tmp_path / "cache" / "tiny-f32"
+    models._save_dequantised(hf_model, tokenizer, cache)
+    assert {"config.json", "model.safetensors"} <= {p.name for p in cache.iterdir()}
+    written = (cache / "model.safetensors").read_bytes()
+    models._save_dequantised(hf_model, tokenizer, cache)
+    assert "could not cache" in caplog.text
+    assert (cache / "model.safetensors").read_bytes() == written
+    assert [p.name for p in cache.parent.iterdir()] == ["tiny-f32"]  # no temp folder left
+    reloaded, _ = models._load_folder(cache, torch.float32)
+    assert torch.equal(reloaded.lm_head.weight, hf_model.lm_head.weight)
