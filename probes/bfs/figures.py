@@ -1,25 +1,28 @@
-"""Plotly figures of the BFS probe: score histograms, the example graph per step, edge attention."""
+"""Plotly figures of the BFS probe: score histograms, the example graph per step, edge attention.
+
+Each takes the data it draws (the fields of a BFSProbeResult), not the result itself, so this module
+does not depend on probe.py (whose result methods call these).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-if TYPE_CHECKING:
-    from .probe import BFSProbeResult
+from .stats import GroupStat, Histogram
 
 COLORS = {"optimal": "#d62728", "frontier": "#ff7f0e", "reachable": "#2ca02c", "not_reachable": "#7f7f7f"}
 
 
-def histogram_figure(r: BFSProbeResult) -> go.Figure:
+def histogram_figure(steps: Sequence[int], histograms: Sequence[Histogram]) -> go.Figure:
     """One panel per thought step: overlaid histograms (densities) of ⟨t_i, E[v]⟩ per group."""
-    fig = make_subplots(rows=1, cols=len(r.steps), subplot_titles=[f"thought {s}" for s in r.steps],
+    fig = make_subplots(rows=1, cols=len(steps), subplot_titles=[f"thought {s}" for s in steps],
                         shared_yaxes=False)
-    for c, s in enumerate(r.steps, start=1):
-        for h in (h for h in r.histograms if h.step == s):
+    for c, s in enumerate(steps, start=1):
+        for h in (h for h in histograms if h.step == s):
             total = sum(h.counts) or 1
             centers = [(a + b) / 2 for a, b in zip(h.edges[:-1], h.edges[1:])]
             fig.add_trace(go.Bar(x=centers, y=[k / total for k in h.counts], name=h.group, legendgroup=h.group,
@@ -44,9 +47,8 @@ def _layout(ex: dict) -> dict[int, tuple[float, float]]:
     return pos
 
 
-def graph_figure(r: BFSProbeResult) -> go.Figure:
-    """The example graph; a slider walks the thought steps, node colour = ⟨t_i, E[v]⟩."""
-    ex = r.example
+def graph_figure(ex: dict) -> go.Figure:
+    """The example graph (BFSProbeResult.example); a slider walks the thought steps, node colour = ⟨t_i, E[v]⟩."""
     if not ex:
         raise ValueError("this probe result holds no example graph; rerun bfs_probe")
     pos = _layout(ex)
@@ -79,11 +81,11 @@ def graph_figure(r: BFSProbeResult) -> go.Figure:
     return fig
 
 
-def attention_figure(r: BFSProbeResult) -> go.Figure:
+def attention_figure(groups: Sequence[str], attention: Sequence[GroupStat]) -> go.Figure:
     """Mean layer-2 attention on an edge, grouped by its source node's group, per step (95 % CI bars)."""
     fig = go.Figure()
-    for g in r.groups:
-        pts = [a for a in r.attention if a.group == g and a.n > 0 and not math.isnan(a.mean)]
+    for g in groups:
+        pts = [a for a in attention if a.group == g and a.n > 0 and not math.isnan(a.mean)]
         fig.add_trace(go.Bar(
             x=[f"thought {a.step}" for a in pts], y=[a.mean for a in pts], name=g, marker_color=COLORS.get(g),
             error_y=dict(type="data", symmetric=False, array=[a.ci_high - a.mean for a in pts],

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from . import figures
 from .coconut import coconut_forward, collate_prompts
 from .generator import Problem
 from .model import GPT
@@ -132,18 +133,15 @@ class BFSProbeResult:
 
     def figure(self):
         """Histograms of the scores per group, one panel per thought step."""
-        from .figures import histogram_figure
-        return histogram_figure(self)
+        return figures.histogram_figure(self.steps, self.histograms)
 
     def graph_figure(self):
         """The example graph, nodes coloured by their score at each step (slider)."""
-        from .figures import graph_figure
-        return graph_figure(self)
+        return figures.graph_figure(self.example)
 
     def attention_figure(self):
         """Mean attention mass per edge by source group, per step, with CIs."""
-        from .figures import attention_figure
-        return attention_figure(self)
+        return figures.attention_figure(self.groups, self.attention)
 
 
 @torch.no_grad()
