@@ -1,6 +1,6 @@
 """Sharded harvesting: W ranks (torchrun, or separate jobs) each harvest a disjoint slice of the corpus.
 
-    torchrun --nproc_per_node=4 -m superscope.activations.distributed_harvest \\
+    torchrun --nproc_per_node=4 -m superscope.analyses.torchrun_harvest \\
         --hooks blocks.6.hook_resid_post --n-tokens 10000000 --out runs/r/activations
 
 The shard layout is ``harvest``'s (``plan_harvest``): shard i holds contexts [i·C, (i+1)·C) of the
@@ -22,11 +22,9 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
@@ -152,76 +150,3 @@ def harvest_sharded(model: Any, hooks: list[str] | str, n_tokens: int, out_dir: 
     else:  # separate jobs: whoever finds every shard done merges
         complete = all([merge_rank_shards(out / h, settings[h], n_shards) for h in hooks])
     return {h: ShardSource(out / h) for h in hooks} if complete else None
-
-
-@dataclass
-class ShardedHarvestConfig:
-    """Command-line settings of ``python -m superscope.activations.distributed_harvest``."""
-
-    out: str = "runs/cache"
-    """Output folder; shards go to <out>/<hook>/ (re-running resumes, on any number of ranks)."""
-    hooks: tuple[str, ...] = ("blocks.15.hook_resid_post",)
-    """TransformerLens hook names."""
-    n_tokens: int = 100_000
-    """Tokens to harvest (all ranks together)."""
-    model: str | None = None
-    """Model name, folder or .gguf; None = the embedded SmolLM2-135M-Instruct."""
-    corpus: str = "default"
-    """'default', a local text/jsonl path, or a Hugging Face dataset name."""
-    split: Literal["train", "eval"] = "train"
-    """Corpus split (held-out by document hash)."""
-    context_len: int = DEFAULT_CONTEXT_LEN
-    """Tokens per context."""
-    batch_size: int = 16
-    """Contexts per forward pass."""
-    contexts_per_shard: int | None = None
-    """Contexts per shard; None = about 64 MiB per shard."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Storage dtype."""
-    seed: int = 0
-    """Corpus order seed."""
-    rank: int | None = None
-    """This job's rank when not launched by torchrun (e.g. an array of jobs); None = from torchrun."""
-    world_size: int | None = None
-    """Number of jobs when not launched by torchrun; None = from torchrun."""
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; under torchrun each rank joins the process group (gloo: only barriers are needed)."""
-    import argparse
-    import sys
-
-    from superscope.analyses.dataclass_cli import add_dataclass_args, from_args  # a program may reach up
-
-    from .models import load_model
-
-    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m superscope.activations.distributed_harvest",
-                                     description="Harvest activations split over ranks (docs/distributed.md).")
-    add_dataclass_args(parser, ShardedHarvestConfig)
-    c = from_args(ShardedHarvestConfig, parser.parse_args(argv))
-    joined = c.rank is None and int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized()
-    try:
-        if joined:
-            dist.init_process_group("gloo")
-        rank = dist.get_rank() if dist.is_initialized() else (c.rank or 0)
-        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
-        sources = harvest_sharded(load_model(c.model, device=device), list(c.hooks), c.n_tokens, c.out,
-                                  corpus=Corpus(c.corpus, split=c.split), rank=c.rank, world_size=c.world_size,
-                                  batch_size=c.batch_size, context_len=c.context_len, seed=c.seed, dtype=c.dtype,
-                                  contexts_per_shard=c.contexts_per_shard)
-        if rank == 0 or c.rank is not None:
-            for hook, src in (sources or {}).items():
-                print(f"{hook}: {src.n_tokens} tokens, d={src.d} → {Path(c.out) / hook}")
-            if sources is None:
-                print(f"rank {rank} done; the harvest is merged when the last rank finishes")
-    except (ValueError, FileNotFoundError, OSError) as err:
-        print(f"superscope.activations.distributed_harvest: error: {err}", file=sys.stderr)
-        return 1
-    finally:
-        if joined:
-            dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

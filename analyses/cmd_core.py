@@ -1,4 +1,5 @@
-"""`superscope cache | train | eval | export | run`: the core subcommands (options from dataclasses)."""
+"""`superscope cache | train | eval | export | run`: the core subcommands. Each is a config dataclass
+(options and --help generated from its fields) and a function that does the work."""
 
 from __future__ import annotations
 
@@ -6,34 +7,9 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .dataclass_cli import add_dataclass_args, from_args
-
-
-@dataclass
-class CacheConfig:
-    """Harvest activations at one or more hooks to a shard folder."""
-
-    out: str = "runs/cache"
-    """Output folder; shards go to <out>/<hook>/ (re-running resumes)."""
-    hooks: tuple[str, ...] = ("blocks.15.hook_resid_post",)
-    """TransformerLens hook names."""
-    n_tokens: int = 100_000
-    """Tokens to harvest."""
-    model: str | None = None
-    """Model name or folder; None = embedded SmolLM2-135M-Instruct."""
-    corpus: str = "default"
-    """'default', a local text/jsonl path, or an HF dataset name."""
-    split: str = "train"
-    """Corpus split: train or eval (held-out)."""
-    context_len: int = 128
-    """Tokens per context."""
-    batch_size: int = 16
-    """Contexts per forward pass."""
-    dtype: str = "float32"
-    """Storage dtype: float32, bfloat16 or float16."""
-    seed: int = 0
-    """Corpus order seed."""
 
 
 @dataclass
@@ -46,16 +22,83 @@ class DataConfig:
     """Output folder for the SAE (cfg.json, sae.safetensors, train_log.jsonl, checkpoints/)."""
 
 
-def _cmd_cache(args: argparse.Namespace) -> None:
-    from superscope.activations import harvest, load_model
-    from superscope.activations.corpus import Corpus
+@dataclass
+class EvaluateConfig:
+    """Evaluate a saved SAE on a shard folder at its hook."""
 
-    c = from_args(CacheConfig, args)
-    model = load_model(c.model)
-    sources = harvest(model, list(c.hooks), c.n_tokens, corpus=Corpus(c.corpus, split=c.split), out_dir=c.out,
-                      context_len=c.context_len, batch_size=c.batch_size, dtype=c.dtype, seed=c.seed)
-    for hook, src in sources.items():
-        print(f"{hook}: {src.n_tokens} tokens, d={src.d} → {Path(c.out) / hook}")
+    sae: str = ""
+    """SAE folder (cfg.json + sae.safetensors)."""
+    activations: str = ""
+    """Shard folder of held-out activations at the SAE's hook."""
+    inference_mode: Literal["batch", "threshold"] | None = None
+    """Override the SAE's inference mode (None: as saved)."""
+    splice_tokens: int = 0
+    """Held-out tokens for CE-loss recovered / KL (0 = skip; loads the model)."""
+    model: str | None = None
+    """Model for splicing; None = the embedded SmolLM2-135M-Instruct."""
+    out: str | None = None
+    """Write the metrics JSON here."""
+
+    def __post_init__(self) -> None:
+        if not self.sae or not self.activations:
+            raise ValueError("--sae and --activations are required (an SAE folder and a shard folder at its hook)")
+        if self.splice_tokens < 0:
+            raise ValueError(f"--splice-tokens must be >= 0, got {self.splice_tokens}")
+
+
+@dataclass
+class ExportConfig:
+    """Export a saved SAE to SAELens' on-disk format."""
+
+    sae: str = ""
+    """SAE folder."""
+    out: str = ""
+    """Output folder (cfg.json + sae_weights.safetensors)."""
+
+    def __post_init__(self) -> None:
+        if not self.sae or not self.out:
+            raise ValueError("--sae and --out are required")
+
+
+def evaluate_folder(c: EvaluateConfig) -> dict:
+    """Metrics of the SAE at ``c.sae`` on ``c.activations`` (+ splice metrics); written to ``c.out``."""
+    from superscope.activations import load_activations
+    from superscope.saes import evaluate, load_sae
+    from superscope.saes.atomic_io import write_json
+
+    sae = load_sae(c.sae)
+    if c.inference_mode:
+        sae.cfg.inference_mode = c.inference_mode
+    source = load_activations(c.activations)
+    if source.d != sae.cfg.d_in:
+        raise ValueError(f"activations have d={source.d} but the SAE expects d_in={sae.cfg.d_in}; pass activations of the SAE's hook")
+    result = evaluate(sae, source.batches(4096, shuffle=False)).to_dict()
+    if c.splice_tokens > 0:
+        from superscope.activations import load_model
+        from superscope.saes.model_metrics import splice_metrics
+
+        model = load_model(c.model)
+        contexts = source.contexts()[: max(1, c.splice_tokens // source.context_len)]
+        result["splice"] = splice_metrics(model, {"sae": sae}, source.hook, contexts.split(8),
+                                          bos_id=source.meta.get("bos_token_id"))["sae"].to_dict()
+    if c.out:
+        write_json(c.out, result)
+    return result
+
+
+def export_folder(c: ExportConfig) -> Path:
+    """Write the SAE at ``c.sae`` as a SAELens folder at ``c.out``."""
+    from superscope.saes import load_sae
+    from superscope.saes.interop import export_saelens
+
+    return Path(export_saelens(load_sae(c.sae), c.out))
+
+
+def _cmd_cache(args: argparse.Namespace) -> None:
+    from .torchrun_harvest import HarvestConfig, report, run_harvest
+
+    c = from_args(HarvestConfig, args)
+    report(c, run_harvest(c))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -76,35 +119,12 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from superscope.activations import load_activations
-    from superscope.saes import evaluate, load_sae
-    from superscope.saes.atomic_io import write_json
-
-    sae = load_sae(args.sae)
-    if args.inference_mode:
-        sae.cfg.inference_mode = args.inference_mode
-    source = load_activations(args.activations)
-    if source.d != sae.cfg.d_in:
-        raise ValueError(f"activations have d={source.d} but the SAE expects d_in={sae.cfg.d_in}; pass activations of the SAE's hook")
-    result = evaluate(sae, source.batches(4096, shuffle=False)).to_dict()
-    if args.splice_tokens > 0:
-        from superscope.activations import load_model
-        from superscope.saes.model_metrics import splice_metrics
-
-        model = load_model(args.model)
-        contexts = source.contexts()[: max(1, args.splice_tokens // source.context_len)]
-        result["splice"] = splice_metrics(model, {"sae": sae}, source.hook, contexts.split(8),
-                                          bos_id=source.meta.get("bos_token_id"))["sae"].to_dict()
-    if args.out:
-        write_json(args.out, result)
+    result = evaluate_folder(from_args(EvaluateConfig, args))
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, indent=2))
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from superscope.saes import load_sae
-    from superscope.saes.interop import export_saelens
-
-    print(f"SAELens folder → {export_saelens(load_sae(args.sae), args.out)}")
+    print(f"SAELens folder → {export_folder(from_args(ExportConfig, args))}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -124,8 +144,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_dataclass_args(p, RunConfig)
     p.set_defaults(func=_cmd_run)
 
-    p = subparsers.add_parser("cache", help="harvest activations to a shard folder")
-    add_dataclass_args(p, CacheConfig)
+    from .torchrun_harvest import HarvestConfig
+
+    p = subparsers.add_parser("cache", help="harvest activations to a shard folder (split over ranks under torchrun)")
+    add_dataclass_args(p, HarvestConfig)
     p.set_defaults(func=_cmd_cache)
 
     p = subparsers.add_parser("train", help="train one SAE on a shard folder")
@@ -135,15 +157,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = subparsers.add_parser("eval", help="evaluate an SAE on a shard folder (FVU, L0, dead/dense; CE/KL with the model)")
-    p.add_argument("--sae", required=True, help="SAE folder (cfg.json + sae.safetensors)")
-    p.add_argument("--activations", required=True, help="shard folder of held-out activations at the SAE's hook")
-    p.add_argument("--inference-mode", choices=["batch", "threshold"], default=None, help="override the SAE's inference mode")
-    p.add_argument("--splice-tokens", type=int, default=0, help="held-out tokens for CE-loss recovered / KL (0 = skip; loads the model)")
-    p.add_argument("--model", default=None, help="model for splicing; default: the embedded SmolLM2-135M")
-    p.add_argument("--out", default=None, help="write the metrics JSON here")
+    add_dataclass_args(p, EvaluateConfig)
     p.set_defaults(func=_cmd_eval)
 
     p = subparsers.add_parser("export", help="export an SAE to SAELens' on-disk format")
-    p.add_argument("--sae", required=True, help="SAE folder")
-    p.add_argument("--out", required=True, help="output folder (cfg.json + sae_weights.safetensors)")
+    add_dataclass_args(p, ExportConfig)
     p.set_defaults(func=_cmd_export)

@@ -9,27 +9,83 @@ by default, else `activations/<hook>/`); the toy probes need no run.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from superscope.probes._io import write_json_atomic
+
+from .dataclass_cli import add_dataclass_args, from_args
 
 SOURCES = ("heldout", "activations")
 
 
-def _run_root(args: argparse.Namespace) -> Path:
-    root = Path(args.run)
+@dataclass
+class RunProbeConfig:
+    """Which SAEs and activations of a run folder a probe reads, and where it writes."""
+
+    run: str = ""
+    """Run folder runs/<name>; the result goes to <run>/probes/<probe>.json."""
+    out: str | None = None
+    """Write the JSON here instead of <run>/probes/<probe>.json."""
+    hook: tuple[str, ...] = ()
+    """Hooks to probe (default: every hook with an SAE)."""
+    arch: tuple[str, ...] = ()
+    """SAE architectures to probe (default: all)."""
+    source: Literal["heldout", "activations"] | None = None
+    """Activations to read (default: heldout if present)."""
+    max_tokens: int | None = None
+    """Stop after this many tokens per SAE."""
+    batch_size: int = 4096
+    """Tokens per batch."""
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ValueError("--run runs/<name> is required (a run folder with trained SAEs)")
+        if self.batch_size <= 0:
+            raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
+
+
+@dataclass
+class EntropyProbeConfig(RunProbeConfig):
+    """Effective features F_eff and ψ per SAE (Bereska et al. 2025)."""
+
+    n_bootstrap: int = 200
+    """Bootstrap resamples for the CI."""
+    block_tokens: int = 256
+    """Consecutive tokens per bootstrap block (the SAE still encodes whole batches)."""
+    seed: int = 0
+    """Bootstrap seed."""
+
+
+@dataclass
+class FunctionTokensProbeConfig(RunProbeConfig):
+    """Token–feature graph and coverage table (Zhang et al. 2025)."""
+
+    coverage: float = 0.4
+    """Occurrence share defining function tokens."""
+    top_k: int = 100
+    """Coverage curve up to this many tokens."""
+    rank_by: Literal["frequency", "degree"] = "frequency"
+    """Ranking of the top-k tokens."""
+    with_model: bool = False
+    """Load the run's model: linguistic function words, decoded tokens and the next-token loss split."""
+    loss_contexts: int = 64
+    """Contexts for the loss split (with --with-model)."""
+
+
+def _run_root(run: str) -> Path:
+    root = Path(run)
     if not root.is_dir():
         raise FileNotFoundError(f"run folder {str(root)!r} does not exist; pass --run runs/<name> of an existing run")
     return root
 
 
-def _output(args: argparse.Namespace, name: str) -> Path:
-    if getattr(args, "out", None):
-        return Path(args.out)
-    if getattr(args, "run", None):
-        return _run_root(args) / "probes" / f"{name}.json"
+def _output(run: str | None, out: str | None, name: str) -> Path:
+    if out:
+        return Path(out)
+    if run:
+        return _run_root(run) / "probes" / f"{name}.json"
     raise ValueError(f"`superscope probe {name}` needs --run runs/<name> or --out FILE.json")
 
 
@@ -65,34 +121,38 @@ def activation_source(root: Path, hook: str, source: str | None) -> Any:
                             "harvest them first (`superscope cache` or `superscope run`)")
 
 
-def _cmd_entropy(args: argparse.Namespace) -> None:
+def entropy_probe(c: EntropyProbeConfig) -> Path:
+    """``superscope probe entropy``: F_eff and ψ of every selected SAE of the run; returns the JSON's path."""
     from superscope.probes.superposition_entropy import effective_features
     from superscope.saes import load_sae
 
-    root = _run_root(args)
+    root = _run_root(c.run)
     results = []
-    for hook, arch, folder in find_saes(root, args.hook, args.arch):
-        source = activation_source(root, hook, args.source)
+    for hook, arch, folder in find_saes(root, list(c.hook), list(c.arch)):
+        source = activation_source(root, hook, c.source)
         sae = load_sae(folder)
         sae.eval()
-        ef = effective_features(sae, source.batches(args.batch_size, shuffle=False), n_bootstrap=args.n_bootstrap,
-                                max_tokens=args.max_tokens, label=f"{hook}/{arch}", seed=args.seed,
-                                block_tokens=args.block_tokens)
+        ef = effective_features(sae, source.batches(c.batch_size, shuffle=False), n_bootstrap=c.n_bootstrap,
+                                max_tokens=c.max_tokens, label=f"{hook}/{arch}", seed=c.seed,
+                                block_tokens=c.block_tokens)
         results.append({"hook": hook, "architecture": arch, **ef.to_dict()})
         print(f"{hook}/{arch}: F_eff = {ef.f_eff:.1f}, ψ = {ef.psi:.2f} over {ef.n_tokens} tokens")
-    path = write_json_atomic(_output(args, "superposition_entropy"), {"probe": "entropy", "results": results})
-    print(f"wrote {path}")
+    return write_json_atomic(_output(c.run, c.out, "superposition_entropy"), {"probe": "entropy", "results": results})
 
 
-def _cmd_function_tokens(args: argparse.Namespace) -> None:
+def function_tokens_probe(c: FunctionTokensProbeConfig, model: Any = None) -> Path:
+    """``superscope probe function-tokens``: the token–feature graph per hook (one architecture: the
+    first selected); ``model`` (or, with ``c.with_model``, the run's model) adds decoded tokens,
+    linguistic function words and the next-token loss split. Returns the JSON's path."""
     from superscope.probes.function_tokens import coverage_table, function_token_graph
     from superscope.saes import load_sae
 
-    root = _run_root(args)
-    saes = find_saes(root, args.hook, args.arch)
+    root = _run_root(c.run)
+    saes = find_saes(root, list(c.hook), list(c.arch))
     arch = saes[0][1]  # one architecture for the table: the first (or the one asked for)
     extra: dict[str, Any] = {}
-    model = _load_run_model(root) if args.with_model else None
+    if model is None and c.with_model:
+        model = _load_run_model(root)
     if model is not None:
         from superscope.probes.function_tokens import linguistic_function_tokens
 
@@ -102,11 +162,11 @@ def _cmd_function_tokens(args: argparse.Namespace) -> None:
     for hook, a, folder in saes:
         if a != arch:
             continue
-        source = activation_source(root, hook, args.source)
+        source = activation_source(root, hook, c.source)
         sae = load_sae(folder)
         sae.eval()
-        graph = function_token_graph(sae, source.pairs(args.batch_size), max_tokens=args.max_tokens,
-                                     function_coverage=args.coverage, top_k=args.top_k, rank_by=args.rank_by,
+        graph = function_token_graph(sae, source.pairs(c.batch_size), max_tokens=c.max_tokens,
+                                     function_coverage=c.coverage, top_k=c.top_k, rank_by=c.rank_by,
                                      label=f"{hook}/{arch}", **extra)
         graphs[hook], per_hook[hook] = graph, graph.to_dict()
         share = graph.shares["frequency"]
@@ -118,10 +178,17 @@ def _cmd_function_tokens(args: argparse.Namespace) -> None:
         out["coverage_table"] = table.to_dict()
         print(table.markdown())
     if model is not None:
-        out["loss_split"] = _loss_split(model, activation_source(root, next(iter(graphs)), args.source),
-                                        next(iter(graphs.values())).function_ids, args.loss_contexts)
-    path = write_json_atomic(_output(args, "function_tokens"), out)
-    print(f"wrote {path}")
+        out["loss_split"] = _loss_split(model, activation_source(root, next(iter(graphs)), c.source),
+                                        next(iter(graphs.values())).function_ids, c.loss_contexts)
+    return write_json_atomic(_output(c.run, c.out, "function_tokens"), out)
+
+
+def _cmd_entropy(args: argparse.Namespace) -> None:
+    print(f"wrote {entropy_probe(from_args(EntropyProbeConfig, args))}")
+
+
+def _cmd_function_tokens(args: argparse.Namespace) -> None:
+    print(f"wrote {function_tokens_probe(from_args(FunctionTokensProbeConfig, args))}")
 
 
 def _load_run_model(root: Path) -> Any:
@@ -159,7 +226,7 @@ def _cmd_toy_validation(args: argparse.Namespace) -> None:
     cfg = ToyValidationConfig.quick() if args.quick else ToyValidationConfig()
     cfg = replace(cfg, seed=args.seed, **({"sae_archs": tuple(args.archs)} if args.archs else {}),
                   **({"sae_k": args.k} if args.k else {}))
-    out = _output(args, "toy-validation")
+    out = _output(args.run, args.out, "toy-validation")
     result = run_toy_validation(cfg)
     for arch, r in result.pearson_r.items():
         knob = f"λ={cfg.sae_l1_coef}" if arch == "l1" else f"k={cfg.sae_k}"
@@ -173,7 +240,7 @@ def _cmd_scaling_toy(args: argparse.Namespace) -> None:
     cfg = ScalingSweepConfig.quick() if args.quick else ScalingSweepConfig()
     if args.steps:
         cfg.toy = replace(cfg.toy, steps=args.steps)
-    out = _output(args, "scaling-toy")
+    out = _output(args.run, args.out, "scaling-toy")
     result = run_scaling_sweep(cfg)
     print(result.markdown())
     print(f"wrote {write_json_atomic(out, {'probe': 'scaling-toy', **result.to_dict()})}")
@@ -184,14 +251,6 @@ def _common(p: argparse.ArgumentParser, run_required: bool) -> None:
     p.add_argument("--out", default=None, help="write the JSON here instead of <run>/probes/<name>.json")
 
 
-def _run_probe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hook", nargs="+", default=None, help="hooks to probe (default: every hook with an SAE)")
-    p.add_argument("--arch", nargs="+", default=None, help="SAE architectures to probe (default: all)")
-    p.add_argument("--source", choices=SOURCES, default=None, help="activations to read (default: heldout if present)")
-    p.add_argument("--max-tokens", type=int, default=None, help="stop after this many tokens per SAE")
-    p.add_argument("--batch-size", type=int, default=4096, help="tokens per batch")
-
-
 def register(subparsers: Any) -> None:
     """Add `probe` with its sub-subcommands to the `superscope` parser."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -199,23 +258,11 @@ def register(subparsers: Any) -> None:
     sub = probe.add_subparsers(dest="probe", metavar="PROBE", required=True)
 
     p = sub.add_parser("entropy", help="effective features F_eff and ψ per SAE (Bereska et al. 2025)", formatter_class=fmt)
-    _common(p, True)
-    _run_probe_args(p)
-    p.add_argument("--n-bootstrap", type=int, default=200, help="bootstrap resamples for the CI")
-    p.add_argument("--block-tokens", type=int, default=256,
-                   help="consecutive tokens per bootstrap block (the SAE still encodes whole batches)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_dataclass_args(p, EntropyProbeConfig)
     p.set_defaults(func=_cmd_entropy)
 
     p = sub.add_parser("function-tokens", help="token–feature graph, coverage table (Zhang et al. 2025)", formatter_class=fmt)
-    _common(p, True)
-    _run_probe_args(p)
-    p.add_argument("--coverage", type=float, default=0.4, help="occurrence share defining function tokens")
-    p.add_argument("--top-k", type=int, default=100, help="coverage curve up to this many tokens")
-    p.add_argument("--rank-by", choices=("frequency", "degree"), default="frequency", help="ranking of the top-k tokens")
-    p.add_argument("--with-model", action="store_true",
-                   help="load the run's model: linguistic function words, decoded tokens and the next-token loss split")
-    p.add_argument("--loss-contexts", type=int, default=64, help="contexts for the loss split (with --with-model)")
+    add_dataclass_args(p, FunctionTokensProbeConfig)
     p.set_defaults(func=_cmd_function_tokens)
 
     p = sub.add_parser("toy-validation", help="ψ from SAEs vs ground truth on toy models (Elhage setting)",

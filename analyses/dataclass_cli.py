@@ -63,7 +63,7 @@ def _argument_kwargs(tp: Any) -> dict[str, Any] | None:
         item = args[0] if args else str
         return {"type": item, "nargs": len(args) if origin is tuple and Ellipsis not in args else "*"}
     if tp is bool:
-        return {"type": _parse_bool, "metavar": "true|false"}
+        return {"type": _parse_bool, "metavar": "true|false", "nargs": "?", "const": True}  # bare --flag = true
     if tp in (int, float, str):
         return {"type": tp}
     return None

@@ -17,18 +17,13 @@ from .run_folder import RunFolder
 
 
 def run_probes(run: RunFolder, cfg: RunConfig, model: Any = None) -> dict:
-    """Run the probes on ``run`` (the model is loaded through the per-process cache, so the one
-    the pipeline already holds is reused)."""
-    from .cli import build_parser
+    """Run the probes on ``run`` with the pipeline's ``model`` (loaded once per process when None)."""
+    from .cmd_bfs import BFSProbeCommandConfig, bfs_probe_command
+    from .cmd_probe import EntropyProbeConfig, FunctionTokensProbeConfig, entropy_probe, function_tokens_probe
 
-    root, parser = str(run.root), build_parser()
-    commands = [
-        ["probe", "entropy", "--run", root, "--source", "heldout", "--batch-size", str(cfg.batch_size),
-         "--seed", str(cfg.seed)],
-        ["probe", "function-tokens", "--run", root, "--source", "heldout", "--arch", cfg.archs[0], "--with-model"],
-        ["bfs", "probe", "--run", root, "--checkpoint", "coconut"],
-    ]
-    for argv in commands:
-        args = parser.parse_args(argv)
-        args.func(args)
+    root = str(run.root)
+    entropy_probe(EntropyProbeConfig(run=root, source="heldout", batch_size=cfg.batch_size, seed=cfg.seed))
+    function_tokens_probe(FunctionTokensProbeConfig(run=root, source="heldout", arch=(cfg.archs[0],),
+                                                    with_model=True), model=model)
+    bfs_probe_command(BFSProbeCommandConfig(run=root, checkpoint="coconut"))
     return {"probes": ["superposition_entropy", "function_tokens", "bfs"]}

@@ -1,6 +1,6 @@
 """Data-parallel SAE training with torchrun + torch.distributed (DDP; gloo on CPU, NCCL on GPU).
 
-    torchrun --nproc_per_node=2 -m superscope.saes.distributed --arch topk mutual_choice \\
+    torchrun --nproc_per_node=2 -m superscope.analyses.torchrun_train --arch topk mutual_choice \\
         --activations runs/r/activations/blocks.6.hook_resid_post --out runs/r/saes/blocks.6.hook_resid_post
 
 What a step computes is the single-process step on the same GLOBAL batch (tested: weights agree to
@@ -198,9 +198,3 @@ def train_distributed(cfg: SAEConfig, batches: Iterable[Tensor], train_cfg: Trai
     if dist.is_initialized() and dist.get_world_size() > 1:
         return DistributedTrainer(cfg, tc, out_dir).run(batches, resume=resume)
     return Trainer(cfg, tc, out_dir).run(batches, resume=resume)
-
-
-if __name__ == "__main__":  # torchrun ... -m superscope.saes.distributed ...
-    from .distributed_cli import run_and_exit
-
-    run_and_exit()

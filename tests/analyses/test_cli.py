@@ -48,3 +48,34 @@ def test_eval_of_missing_sae_is_one_line(tmp_path, capsys):
 def test_run_with_unknown_arch_is_one_line(tmp_path, capsys):
     code = main(["run", "--run-dir", str(tmp_path), "--archs", "topk", "gated"])
     assert code == 1 and "unknown architectures" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["bfs", "train", "--quiet", "flase"], ["--quiet", "expected true/false", "'flase'"]),
+    (["probe", "function-tokens", "--run", "r", "--with-model", "yes please"], ["--with-model", "expected true/false"]),
+    (["cache", "--rank", "1"], ["--rank and --world-size together"]),
+    (["cache", "--rank", "3", "--world-size", "2"], ["--rank must be in [0, world size 2)"]),
+    (["eval", "--sae", "x"], ["--sae and --activations are required"]),
+    (["probe", "entropy"], ["--run runs/<name> is required"]),
+])
+def test_bad_values_get_one_clear_line(argv, words, capsys):
+    """Every command is a config dataclass: argparse rejects a bad value of a typed field (a typo of a
+    bool too), the dataclass's checks reject bad combinations; either way one line names the fix."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse: usage + one error line, exit 2
+        code = stop.code
+    assert code in (1, 2)
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+
+
+def test_bare_bool_flag_is_true_and_explicit_false_is_false():
+    from superscope.analyses.cmd_probe import FunctionTokensProbeConfig
+    from superscope.analyses.dataclass_cli import from_args
+
+    parser = build_parser()
+    on = from_args(FunctionTokensProbeConfig, parser.parse_args(["probe", "function-tokens", "--run", "r", "--with-model"]))
+    off = from_args(FunctionTokensProbeConfig, parser.parse_args(["probe", "function-tokens", "--run", "r",
+                                                                  "--with-model", "false"]))
+    assert on.with_model is True and off.with_model is False

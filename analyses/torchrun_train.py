@@ -1,13 +1,13 @@
-"""Command line of ``python -m superscope.saes.distributed``; run it under torchrun (docs/distributed.md).
+"""The data-parallel SAE training program; run it under torchrun (docs/distributed.md).
 
-    torchrun --nproc_per_node=2 -m superscope.saes.distributed --arch topk mutual_choice \\
+    torchrun --nproc_per_node=2 -m superscope.analyses.torchrun_train --arch topk mutual_choice \\
         --activations runs/r/activations/blocks.6.hook_resid_post --out runs/r/saes/blocks.6.hook_resid_post \\
         --d-sae 4608 --k 32 --batch-size 4096 --total-tokens 2000000 --checkpoint-every-tokens 200000
 
 Options are generated from LaunchConfig, SAEConfig and TrainConfig (``--help``). ``--batch-size`` is the
 GLOBAL batch. Without torchrun (or with one process) it trains in this process with the plain Trainer.
-This module is a program, not library code: it reaches up the layers (``activations`` for the data,
-``analyses.dataclass_cli`` for the options) with imports inside its functions.
+A program, so it lives with the command line and may import every layer; the library part
+(``DistributedTrainer``, ``train_distributed``) is ``superscope.saes.distributed``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .config import SAEConfig, TrainConfig
-from .data import epoch_batches
-from .distributed import train_distributed
+from superscope.activations.harvest import load_activations
+from superscope.activations.toy import ToyConfig, ToySource
+from superscope.saes.config import SAEConfig, TrainConfig
+from superscope.saes.data import epoch_batches
+from superscope.saes.distributed import train_distributed
+
+from .dataclass_cli import add_dataclass_args, from_args
 
 
 @dataclass
@@ -50,9 +54,7 @@ class LaunchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from superscope.analyses.dataclass_cli import add_dataclass_args
-
-    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m superscope.saes.distributed",
+    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m superscope.analyses.torchrun_train",
                                      description="Data-parallel SAE training (see docs/distributed.md).")
     add_dataclass_args(parser, LaunchConfig)
     add_dataclass_args(parser, SAEConfig, skip=("architecture", "d_in", "input_scale", "hook_name", "model_name", "training"))
@@ -63,14 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def global_batches(launch: LaunchConfig, tc: TrainConfig) -> tuple[Iterator[Tensor], dict[str, Any]]:
     """The stream of global batches and the SAEConfig fields it implies (d_in, hook_name, model_name)."""
     if launch.activations:
-        from superscope.activations.harvest import load_activations
-
         source = load_activations(launch.activations)
         info = {"d_in": source.d, "hook_name": source.hook, "model_name": str(source.meta.get("model", ""))}
         return epoch_batches(source, tc.batch_size, tc.total_tokens, tc.seed), info
     if launch.toy_d > 0:
-        from superscope.activations.toy import ToyConfig, ToySource
-
         toy = ToySource(ToyConfig(d=launch.toy_d, n_features=launch.toy_features, mean_active=launch.toy_active,
                                   seed=tc.seed))
         return toy.batches(tc.batch_size, n_batches=tc.total_steps, seed=tc.seed + 1), {"d_in": launch.toy_d}
@@ -90,8 +88,6 @@ def init_from_env(backend: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from superscope.analyses.dataclass_cli import from_args
-
     args = build_parser().parse_args(argv)
     joined = False
     try:
@@ -108,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if joined:
             dist.barrier()  # no rank tears down while another still writes or communicates
     except (ValueError, FileNotFoundError, TypeError) as err:
-        print(f"superscope.saes.distributed: error: {err}", file=sys.stderr)
+        print(f"superscope.analyses.torchrun_train: error: {err}", file=sys.stderr)
         return 1
     finally:
         if joined:
@@ -129,3 +125,7 @@ def run_and_exit(argv: list[str] | None = None) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":  # torchrun ... -m superscope.analyses.torchrun_train ...
+    run_and_exit()
