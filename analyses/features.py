@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from superscope.kernels.threads import torch_threads
 from superscope.saes import load_sae
 
 from ._features_io import FeatureData, write_feature_folder
@@ -176,17 +177,12 @@ def write_feature_data(run: RunFolder | str | Path, model: Any, hooks: list[str]
     if not hooks:
         raise FileNotFoundError(f"no SAEs in {run.root / 'saes'}: train some first (superscope run)")
     t0, n_features, n_tokens, written = time.perf_counter(), 0, 0, []
-    threads = torch.get_num_threads()
-    if cfg is not None and cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads if cfg is not None else None):
         for hook in hooks:
             for arch, index in _write_hook(run, hook, archs, model, cfg):
                 written.append(f"{hook}/{arch}")
                 n_features += index["d_sae"]
             n_tokens += index["n_tokens"]
-    finally:
-        torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
     return {"feature_folders": written, "features": n_features, "heldout_tokens": n_tokens,
             "elapsed_s": round(seconds, 2), "features_per_s": round(n_features / seconds, 1),

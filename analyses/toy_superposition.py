@@ -53,8 +53,8 @@ from plotly.subplots import make_subplots
 from scipy import stats
 from tqdm.auto import tqdm
 
+from superscope.kernels.threads import torch_threads
 from superscope.probes._io import json_safe, write_json_atomic
-from superscope.probes._threads import torch_threads
 from superscope.probes.superposition_entropy import effective_features
 
 from ._toy_data import feature_batches, hidden_batches, sample_features

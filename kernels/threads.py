@@ -13,6 +13,9 @@ Inside ``small_ops_serial()`` every op runs on one thread — no region, nothing
 heavy kernels (≥ MIN_PARALLEL_WORK elements) opt back in with ``all_threads(work)``; at toy sizes the
 whole step stays serial. Outside it ``all_threads`` does nothing. On a quiet machine the small ops lose
 < 1 ms each. ``torch.set_num_threads`` is process-wide (~0.1 µs a call).
+
+``torch_threads(n)`` is the plain form for a whole job (a toy training, the feature pass): ``n`` threads
+inside the block, the previous count restored after it, even on an error.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ _outer: int | None = None  # the thread count to use for heavy kernels while ins
 _heavy_depth = 0
 MIN_PARALLEL_WORK = 1 << 22
 """Kernels touching fewer elements (or output elements, for a GEMM) stay on one thread (a few ms)."""
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` torch intra-op threads inside the block (None or 0: leave the setting alone); the previous
+    count is restored on exit."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextmanager

@@ -4,17 +4,16 @@ character tokenizer for corpus tests that need no model."""
 from __future__ import annotations
 
 import pytest
-import torch
+
+from superscope.kernels.threads import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """One intra-op thread: on a shared, oversubscribed CPU two spinning threads per process make a forward
     ~15× slower. Restored after each test, so other test folders are unaffected."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from superscope.kernels.threads import MIN_PARALLEL_WORK, all_threads, small_ops_serial
+from superscope.kernels.threads import MIN_PARALLEL_WORK, all_threads, small_ops_serial, torch_threads
 
 
 @pytest.fixture
@@ -46,3 +46,16 @@ def test_thread_count_restored_after_an_error(two_threads):
     with small_ops_serial():  # the policy is usable again
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
+
+
+def test_torch_threads_sets_and_restores_the_count(two_threads):
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == 2
+    for leave_alone in (None, 0):
+        with torch_threads(leave_alone):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2

@@ -17,7 +17,7 @@ from superscope.analyses.toy_superposition import (
     sample_features,
     train_toys,
 )
-from superscope.probes._threads import torch_threads
+from superscope.kernels.threads import torch_threads
 
 
 def test_feature_sampler_marginals_and_exact_conditioning():
