@@ -2,6 +2,8 @@
 
     from superscope.saes import MutualChoiceSAE, train, evaluate
     sae = train(MutualChoiceSAE.config(d_in=576, d_sae=4608, k=32), batches)
+
+Importing this package imports every variant module, and each registers itself (saes/registry.py).
 """
 
 from .base import BaseSAE, ForwardOutput, Selection

@@ -11,8 +11,9 @@ Letters: B tokens, D = d_in, F = d_sae, N selected pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from jaxtyping import Float
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 from superscope.kernels import SparseCodes, dispatch
 
 from .config import SAEConfig
+from .persistence import save_sae
 
 
 class Selection(NamedTuple):
@@ -45,9 +47,20 @@ class ForwardOutput(NamedTuple):
 
 
 class BaseSAE(nn.Module):
-    """Owns parameters, encode / decode / forward, validation and save / load."""
+    """Owns parameters, encode / decode / forward, validation and save / load.
+
+    A variant also states what it is, as class attributes (checked by ``registry.register``): ``label``,
+    ``color``, ``order`` (report and dashboard), ``batch_dependent`` and ``global_rule`` (see registry.py).
+    """
 
     architecture: str = ""
+    """The registered name (set by ``registry.register``)."""
+    label: ClassVar[str]
+    color: ClassVar[str]
+    order: ClassVar[int]
+    batch_dependent: ClassVar[bool]
+    global_rule: ClassVar[Callable[..., Selection] | None] = None
+    """(GlobalBatch, sae, xc_BD) → this rank's Selection over the global batch; None when row-local."""
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()
@@ -155,6 +168,4 @@ class BaseSAE(nn.Module):
     # ---- persistence --------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write cfg.json + sae.safetensors atomically into ``folder``."""
-        from .persistence import save_sae
-
         return save_sae(self, folder)

@@ -10,10 +10,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .registry import known_architectures
+
 FORMAT_NAME = "superscope.sae"
 FORMAT_VERSION = 1
 
 Architecture = Literal["topk", "batchtopk", "mutual_choice", "feature_choice"]
+"""The registered names, spelt out for type checkers and ``--help`` (tests/saes/test_arch_facts.py
+checks it equals the registry)."""
 
 
 @dataclass
@@ -51,8 +55,6 @@ class SAEConfig:
     """The TrainConfig it was trained with (filled by the trainer)."""
 
     def __post_init__(self) -> None:
-        from .registry import known_architectures
-
         if self.architecture not in known_architectures():
             raise ValueError(
                 f"unknown SAE architecture {self.architecture!r}; registered: {', '.join(known_architectures())}"

@@ -31,6 +31,7 @@ from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput, Selection
 from .config import SAEConfig
+from .global_selection import GlobalBatch
 from .registry import register
 from .zipf import fit_zipf_exponent, integer_capacities, zipf_targets
 
@@ -38,6 +39,10 @@ from .zipf import fit_zipf_exponent, integer_capacities, zipf_targets
 @register("feature_choice")
 class FeatureChoiceSAE(BaseSAE):
     """Per-feature capacities; learned per-feature thresholds ``theta_F`` for inference."""
+
+    label, color, order = "Feature Choice", "#2ca02c", 2
+    batch_dependent = True
+    global_rule = staticmethod(GlobalBatch.feature_choice)
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

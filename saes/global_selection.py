@@ -31,6 +31,7 @@ from superscope.kernels import crow_from_rows, dispatch
 from superscope.kernels.selection import _within_column_rank
 
 from .base import BaseSAE, Selection
+from .registry import sae_class
 
 
 class GlobalBatch:
@@ -153,21 +154,15 @@ def _selection(pre_BF: Tensor, crow_B1: Tensor, cols_N: Tensor) -> Selection:
 
 
 SelectRule = Callable[[GlobalBatch, BaseSAE, Tensor], Selection]
-GLOBAL_RULES: dict[str, SelectRule] = {
-    "mutual_choice": GlobalBatch.mutual_choice,
-    "batchtopk": GlobalBatch.mutual_choice,
-    "feature_choice": GlobalBatch.feature_choice,
-}
-"""Architectures whose training selection depends on the whole batch → their global rule."""
-ROW_LOCAL = frozenset({"topk"})
-"""Architectures whose selection is per token: each rank selects on its own rows."""
 
 
 def global_rule(architecture: str) -> SelectRule | None:
-    """The rule for ``architecture`` (None when it is row-local); an error for one not classified."""
-    if architecture in ROW_LOCAL:
+    """The variant's ``global_rule`` (None when it is row-local: each rank selects on its own rows); an
+    error for a batch-dependent variant without one."""
+    cls = sae_class(architecture)
+    if not cls.batch_dependent:
         return None
-    if architecture not in GLOBAL_RULES:
-        raise ValueError(f"no data-parallel selection rule for SAE architecture {architecture!r}: add it to "
-                         "superscope.saes.global_selection.GLOBAL_RULES (batch-dependent) or ROW_LOCAL (per token)")
-    return GLOBAL_RULES[architecture]
+    if cls.global_rule is None:
+        raise ValueError(f"SAE architecture {architecture!r} is batch-dependent but has no data-parallel selection "
+                         f"rule: set global_rule on {cls.__name__} (a GlobalBatch method, saes/global_selection.py)")
+    return cls.global_rule

@@ -21,12 +21,17 @@ from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput, Selection
 from .config import SAEConfig
+from .global_selection import GlobalBatch
 from .registry import register
 
 
 @register("mutual_choice")
 class MutualChoiceSAE(BaseSAE):
     """Global top-M selection; learned global threshold ``theta`` for single-token inference."""
+
+    label, color, order = "Mutual Choice", "#d62728", 3
+    batch_dependent = True
+    global_rule = staticmethod(GlobalBatch.mutual_choice)
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)
@@ -60,3 +65,5 @@ class MutualChoiceSAE(BaseSAE):
 @register("batchtopk")
 class BatchTopKSAE(MutualChoiceSAE):
     """BatchTopK (Bussmann et al. 2024): the same global top-M selection and learned threshold."""
+
+    label, color, order = "BatchTopK", "#9467bd", 1

@@ -8,13 +8,16 @@ shape the config implies. Each failure is one clear error naming the fix. Nothin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .atomic_io import read_json, read_safetensors, write_json, write_safetensors
-from .base import BaseSAE
 from .config import SAEConfig
 from .registry import sae_class
+
+if TYPE_CHECKING:  # base imports this module (BaseSAE.save); the classes come through the registry
+    from .base import BaseSAE
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae.safetensors"

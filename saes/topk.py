@@ -21,6 +21,9 @@ from .registry import register
 class TopKSAE(BaseSAE):
     """Per-token budget: every row has exactly k selected entries (values may be 0 after ReLU)."""
 
+    label, color, order = "TopK", "#1f77b4", 0
+    batch_dependent = False  # row-local: a token's codes do not depend on the batch (no global_rule)
+
     def select(self, xc_BD: Tensor) -> Selection:
         with all_threads(xc_BD.shape[0] * self.cfg.d_sae):
             pre_BK, idx_BK = dispatch.encode_topk(xc_BD, self.W_enc.detach(), self.b_enc.detach(), self.cfg.k)

@@ -4,7 +4,7 @@ Dependencies flow one way (DESIGN.md): kernels ← saes ← activations ← prob
 (← benchmarks, which may use everything). "Upward" is an import of a later package from an earlier
 one (saes importing analyses, say). A cycle is a set of modules that import each other, directly or
 through others; imports inside functions count too (a lazy import hides a cycle, it does not remove
-it). `superscope` (superscope_pkg/) is the namespace root and may be imported by anyone.
+it); imports under `if TYPE_CHECKING:` do not (they never run). `superscope` (superscope_pkg/) is the namespace root and may be imported by anyone.
 
     python scripts/import_graph.py            # the package graph, then any violation
     python scripts/import_graph.py --modules  # also every module-level edge
@@ -36,11 +36,32 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` / ``if typing.TYPE_CHECKING:`` — its body is read by type checkers only."""
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except inside the body of an ``if TYPE_CHECKING:`` (its ``else`` runs, so it counts)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if _is_type_checking(node):
+            todo.extend(node.orelse)
+            todo.append(node.test)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
-    """The superscope modules ``name`` imports (``from pkg import mod`` resolves to the module)."""
+    """The superscope modules ``name`` imports at run time (``from pkg import mod`` resolves to the module)."""
     is_package = path.name == "__init__.py"
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
