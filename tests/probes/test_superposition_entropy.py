@@ -200,7 +200,7 @@ def test_bootstrap_interval_covers_the_true_f_eff():
     rare features, so the plug-in F_eff is biased low by about its own standard deviation and an
     interval that ignores the bias misses. On these 40 repetitions (same bootstrap replicates): the
     basic interval (the probe's) covers 0.925, the percentile interval 0.05, the percentile spread
-    re-centred on the estimate (the probe's interval before) 0.55; over 200 repetitions 0.935 / 0.06 / 0.55."""
+    re-centred on the estimate (the probe's interval before) 0.55."""
     F, reps = 2048, 40
     w = np.arange(1, F + 1, dtype=np.float64) ** -1.0
     q = np.minimum(16 * w / w.sum(), 1.0)  # P(feature i fires); the top one always does
