@@ -15,20 +15,31 @@ __all__ = ["d_model", "hook_layer", "n_layers", "validate_hooks"]
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 _BEFORE_BLOCKS = ("hook_embed", "hook_pos_embed", "embed.", "pos_embed.", "rotary_emb.", "hook_tokens")
 _AFTER_BLOCKS = ("ln_final.", "unembed.", "hook_unembed", "hook_logits")
+AFTER_LAST_BLOCK = 1_000_000
+"""``hook_layer(..., strict=False)`` of a hook after the last block when ``n_layers`` is unknown: larger
+than any model's block count, so it sorts after every block."""
 
 
-def hook_layer(hook_name: str, n_layers: int | None = None) -> int:
+def hook_layer(hook_name: str, n_layers: int | None = None, *, strict: bool = True) -> int:
     """Index of the block a hook belongs to: ``blocks.7.…`` → 7; embedding hooks → −1;
-    hooks after the last block (``ln_final.…``, ``unembed.…``) → ``n_layers`` (which must then be given)."""
+    hooks after the last block (``ln_final.…``, ``unembed.…``) → ``n_layers`` (which must then be given).
+
+    ``strict=False`` is for ordering and labelling hook names read from files (the report): it never
+    raises. A hook after the last block without ``n_layers`` → ``AFTER_LAST_BLOCK`` (sorts after every
+    block); a name no rule places → −1."""
     match = _BLOCK.match(hook_name)
     if match:
         return int(match.group(1))
     if hook_name.startswith(_BEFORE_BLOCKS):
         return -1
     if hook_name.startswith(_AFTER_BLOCKS):
-        if n_layers is None:
-            raise ValueError(f"hook {hook_name!r} comes after the last block: pass n_layers to hook_layer()")
-        return n_layers
+        if n_layers is not None:
+            return n_layers
+        if not strict:
+            return AFTER_LAST_BLOCK
+        raise ValueError(f"hook {hook_name!r} comes after the last block: pass n_layers to hook_layer()")
+    if not strict:
+        return -1
     raise ValueError(f"cannot tell which layer hook {hook_name!r} belongs to; expected 'blocks.<i>.…', "
                      "an embedding hook or a final hook (ln_final.…, unembed.…)")
 

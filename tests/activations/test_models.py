@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from superscope.activations import models
-from superscope.activations.hooks import d_model, hook_layer, validate_hooks
+from superscope.activations.hooks import AFTER_LAST_BLOCK, d_model, hook_layer, validate_hooks
 from superscope.activations.models import ModelNotAvailableError, load_model, model_id
 
 
@@ -25,6 +25,16 @@ def test_hook_layer_final_hooks_need_n_layers():
         hook_layer("ln_final.hook_normalized")
     with pytest.raises(ValueError, match="cannot tell"):
         hook_layer("mystery")
+
+
+def test_hook_layer_lenient_sorts_final_hooks_last_and_never_raises():
+    """strict=False (the report sorts and labels hook names read from files): same rule, no errors."""
+    names = ["ln_final.hook_normalized", "blocks.10.hook_resid_post", "mystery", "hook_embed", "blocks.2.hook_z"]
+    layers = [hook_layer(n, strict=False) for n in names]
+    assert layers == [AFTER_LAST_BLOCK, 10, -1, -1, 2]
+    assert sorted(names, key=lambda n: hook_layer(n, strict=False))[-3:] == \
+        ["blocks.2.hook_z", "blocks.10.hook_resid_post", "ln_final.hook_normalized"]
+    assert hook_layer("unembed.hook_in", n_layers=30, strict=False) == 30
 
 
 def test_missing_embedded_wheel_names_the_fix(monkeypatch):
