@@ -8,21 +8,41 @@ is not a run at all (no or corrupt run.json) raises, with a one-line message.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from superscope.saes.atomic_io import read_json, read_jsonl
+from superscope.saes.registry import arch_order, sae_class
 
 from .run_folder import RunFolder
 
 PROBES = ("superposition_entropy", "function_tokens", "bfs")
-# Keyed by the registry's names (saes/registry.py); tests/analyses/test_arch_labels.py fails for a
-# registered architecture without an entry here, so a new variant is labelled before it is shown.
-ARCH_ORDER = ("topk", "batchtopk", "feature_choice", "mutual_choice")
-ARCH_LABEL = {"topk": "TopK", "batchtopk": "BatchTopK", "feature_choice": "Feature Choice",
-              "mutual_choice": "Mutual Choice"}
-ARCH_COLOR = {"topk": "#1f77b4", "batchtopk": "#9467bd", "feature_choice": "#2ca02c", "mutual_choice": "#d62728"}
+
+
+class _RegistryColumn(Mapping[str, Any]):
+    """Read-only view name → one attribute of each registered SAE class, in display order. It holds
+    no data: label and colour live on the variant classes (saes/registry.py). New code calls
+    ``registry.arch_label`` / ``arch_color``; these views serve modules that still index a mapping."""
+
+    def __init__(self, attr: str):
+        self.attr = attr
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in arch_order():
+            raise KeyError(name)
+        return getattr(sae_class(name), self.attr)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(arch_order())
+
+    def __len__(self) -> int:
+        return len(arch_order())
+
+
+ARCH_LABEL: Mapping[str, str] = _RegistryColumn("label")
+ARCH_COLOR: Mapping[str, str] = _RegistryColumn("color")
 
 
 def hook_layer(hook: str) -> int:
@@ -32,7 +52,9 @@ def hook_layer(hook: str) -> int:
 
 
 def arch_key(arch: str) -> tuple[int, str]:
-    return (ARCH_ORDER.index(arch) if arch in ARCH_ORDER else len(ARCH_ORDER), arch)
+    """Sort key: the registry's display order, unregistered names last."""
+    order = arch_order()
+    return (order.index(arch) if arch in order else len(order), arch)
 
 
 @dataclass

@@ -14,11 +14,18 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._report_data import ARCH_COLOR, ARCH_LABEL, RunData, hook_layer
+from superscope.saes.registry import arch_color, arch_label, known_architectures, sae_class
+
+from ._report_data import RunData, arch_key, hook_layer
 
 
 def _num(v) -> float:
     return float(v) if isinstance(v, (int, float)) and v is not None else math.nan
+
+
+def _fixed_l0(arch: str) -> bool:
+    """A row-local variant (TopK) keeps k features on every token: its L0 histogram is one bar."""
+    return arch in known_architectures() and not sae_class(arch).batch_dependent
 
 
 def comparison_rows(data: RunData, hook: str) -> list[dict]:
@@ -29,7 +36,7 @@ def comparison_rows(data: RunData, hook: str) -> list[dict]:
         ev, sp = e.eval, e.splice
         thr = (e.metrics or {}).get("eval_threshold_mode") or {}
         rows.append({
-            "architecture": ARCH_LABEL.get(e.arch, e.arch), "FVU": _num(ev.get("fvu")),
+            "architecture": arch_label(e.arch), "FVU": _num(ev.get("fvu")),
             "L0 mean": _num(ev.get("l0_mean")), "L0 std": _num(ev.get("l0_std")),
             "dead in training %": 100 * _num(ev.get("dead_train_frac")),
             "silent on held-out %": 100 * _num(ev.get("dead_frac")), "dense %": 100 * _num(ev.get("dense_frac")),
@@ -49,8 +56,8 @@ def metrics_figure(data: RunData, hook: str) -> go.Figure:
     entries = data.at(hook)
     for c, (_, key, part, scale) in enumerate(panels, start=1):
         ys = [scale * _num(getattr(e, part).get(key)) for e in entries]
-        fig.add_bar(x=[ARCH_LABEL.get(e.arch, e.arch) for e in entries], y=ys, showlegend=False,
-                    marker_color=[ARCH_COLOR.get(e.arch, "#888") for e in entries],
+        fig.add_bar(x=[arch_label(e.arch) for e in entries], y=ys, showlegend=False,
+                    marker_color=[arch_color(e.arch) for e in entries],
                     text=[f"{y:.3g}" if not math.isnan(y) else "n/a" for y in ys], textposition="outside", row=1, col=c)
     fig.update_layout(title=f"SAE comparison at {hook} (held-out tokens)", height=360,
                       margin={"t": 70, "b": 40, "l": 40, "r": 20})
@@ -67,13 +74,13 @@ def l0_figure(data: RunData, hook: str) -> go.Figure:
             if not hist:
                 continue
             total = sum(hist) or 1
-            if e.arch == "topk" and key == "eval":
-                fig.add_bar(x=list(range(len(hist))), y=[h / total for h in hist], name="TopK", opacity=0.5,
-                            marker_color=ARCH_COLOR["topk"])
+            if _fixed_l0(e.arch) and key == "eval":
+                fig.add_bar(x=list(range(len(hist))), y=[h / total for h in hist], name=arch_label(e.arch),
+                            opacity=0.5, marker_color=arch_color(e.arch))
                 continue
             fig.add_scatter(x=list(range(len(hist))), y=[h / total for h in hist], mode="lines",
-                            name=ARCH_LABEL.get(e.arch, e.arch) + suffix,
-                            line={"color": ARCH_COLOR.get(e.arch), "dash": dash})
+                            name=arch_label(e.arch) + suffix,
+                            line={"color": arch_color(e.arch), "dash": dash})
     fig.update_layout(title=f"Per-token L0 at {hook}: TopK is fixed at k, FC / MC allocate adaptively",
                       xaxis_title="active features on a token (L0)", yaxis_title="share of tokens", height=380)
     return fig
@@ -87,8 +94,8 @@ def density_figure(data: RunData, hook: str) -> go.Figure:
         if not edges or not hist:
             continue
         centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
-        fig.add_scatter(x=centers, y=hist, mode="lines+markers", name=ARCH_LABEL.get(e.arch, e.arch),
-                        line={"color": ARCH_COLOR.get(e.arch)})
+        fig.add_scatter(x=centers, y=hist, mode="lines+markers", name=arch_label(e.arch),
+                        line={"color": arch_color(e.arch)})
     fig.update_layout(title=f"Feature firing density at {hook}", xaxis_title="log10 firing frequency",
                       yaxis_title="features", height=340)
     return fig
@@ -101,7 +108,7 @@ def training_figure(data: RunData, hook: str) -> go.Figure:
         log = [r for r in e.train_log if "tokens" in r and "fvu" in r]
         if log:
             fig.add_scatter(x=[r["tokens"] for r in log], y=[r["fvu"] for r in log], mode="lines+markers",
-                            name=ARCH_LABEL.get(e.arch, e.arch), line={"color": ARCH_COLOR.get(e.arch)})
+                            name=arch_label(e.arch), line={"color": arch_color(e.arch)})
     fig.update_layout(title=f"Training FVU at {hook}", xaxis_title="training tokens", yaxis_title="FVU",
                       height=320)
     return fig
@@ -110,14 +117,14 @@ def training_figure(data: RunData, hook: str) -> go.Figure:
 def sweep_figure(data: RunData) -> go.Figure:
     """Held-out FVU and dead-in-training % per layer, one line per architecture (the layer sweep)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("FVU per layer (held-out)", "dead in training % per layer"))
-    archs = sorted({e.arch for e in data.saes}, key=lambda a: (list(ARCH_LABEL).index(a) if a in ARCH_LABEL else 9))
+    archs = sorted({e.arch for e in data.saes}, key=arch_key)
     for arch in archs:
         pts = sorted(((hook_layer(e.hook), e.eval) for e in data.saes if e.arch == arch and e.eval),
                      key=lambda t: t[0])
         for col, key, scale in ((1, "fvu", 1), (2, "dead_train_frac", 100)):
             fig.add_scatter(x=[p[0] for p in pts], y=[scale * _num(p[1].get(key)) for p in pts], mode="lines+markers",
-                            name=ARCH_LABEL.get(arch, arch), legendgroup=arch, showlegend=col == 1,
-                            line={"color": ARCH_COLOR.get(arch)}, row=1, col=col)
+                            name=arch_label(arch), legendgroup=arch, showlegend=col == 1,
+                            line={"color": arch_color(arch)}, row=1, col=col)
     fig.update_xaxes(title_text="layer")
     fig.update_layout(height=340, title="Layer sweep")
     return fig

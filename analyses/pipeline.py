@@ -106,7 +106,7 @@ class Pipeline:
         held = self.load_source(hook, heldout=True)
         metrics: dict[str, Any] = {"hook": hook, "architecture": arch,
                                    "eval": evaluate(sae, held.batches(self.cfg.batch_size, shuffle=False)).to_dict()}
-        if arch != "topk":
+        if sae.batch_dependent:  # its learned thresholds give a second, per-token inference mode
             sae.cfg.inference_mode = "threshold"
             metrics["eval_threshold_mode"] = evaluate(sae, held.batches(self.cfg.batch_size, shuffle=False)).to_dict()
             sae.cfg.inference_mode = "batch"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from superscope.analyses._report_data import ARCH_LABEL, RunData
+from superscope.analyses._report_data import RunData
 
 from . import _cache
 from ._state import current_run
@@ -41,10 +41,6 @@ def run_and_data() -> tuple[Path, RunData]:
     """The selected run folder and its data (errors propagate to ``guard``)."""
     root = current_run()
     return root, _cache.run_data(root)
-
-
-def arch_label(arch: str) -> str:
-    return ARCH_LABEL.get(arch, arch)
 
 
 def df(rows: list[dict]) -> pd.DataFrame:

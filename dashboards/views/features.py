@@ -10,7 +10,8 @@ import streamlit as st
 
 from superscope.analyses._features_card import example_html
 from superscope.dashboards import _cache
-from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, guard, run_and_data
+from superscope.dashboards._ui import EXAMPLE_CSS, guard, run_and_data
+from superscope.saes.registry import arch_label
 
 
 def _filtered(table, density_range, search: str, where: str, hide_dead: bool, sort: str):

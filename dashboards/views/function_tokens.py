@@ -7,7 +7,8 @@ import streamlit as st
 
 from superscope.analyses import _report_probes as P
 from superscope.dashboards import _cache
-from superscope.dashboards._ui import arch_label, df, guard, run_and_data
+from superscope.dashboards._ui import df, guard, run_and_data
+from superscope.saes.registry import arch_label
 
 
 def _token_set(root, data, ft) -> None:

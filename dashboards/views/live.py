@@ -10,7 +10,8 @@ import streamlit as st
 
 from superscope.dashboards import _cache
 from superscope.dashboards._queries import prompt_features
-from superscope.dashboards._ui import EXAMPLE_CSS, arch_label, df, guard, run_and_data
+from superscope.dashboards._ui import EXAMPLE_CSS, df, guard, run_and_data
+from superscope.saes.registry import arch_label
 
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog. def add(a, b):\n    return a + b"
 
