@@ -108,7 +108,7 @@ KILLERS = {
     # 2nd shard file: shard 0 of the second hook, cut to half its bytes, then killed mid-write
     "write": """
         import importlib
-        target = importlib.import_module("superscope.activations.shards")
+        target = importlib.import_module("superscope.saes.atomic_io")  # shards are written through it
         real, name, at = target.save_file, "save_file", 2
     """,
 }
