@@ -7,12 +7,12 @@ is not a run at all (no or corrupt run.json) raises, with a one-line message.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from superscope.activations.hooks import hook_layer as _hook_layer
 from superscope.saes.atomic_io import read_json, read_jsonl
 from superscope.saes.registry import arch_order, sae_class
 
@@ -46,9 +46,9 @@ ARCH_COLOR: Mapping[str, str] = _RegistryColumn("color")
 
 
 def hook_layer(hook: str) -> int:
-    """Layer number of a ``blocks.<n>.…`` hook (−1 for others), for sorting."""
-    m = re.match(r"blocks\.(\d+)\.", hook)
-    return int(m.group(1)) if m else -1
+    """``activations.hooks.hook_layer`` for hook names read from the run folder, for sorting and labels:
+    never raises; a hook after the last block sorts after every block."""
+    return _hook_layer(hook, strict=False)
 
 
 def arch_key(arch: str) -> tuple[int, str]:
