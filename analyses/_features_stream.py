@@ -10,7 +10,7 @@ Per feature f of an SAE, over the held-out rows (each firing is an entry (row, f
   are a uniform sample without replacement), cut into quantile bands at the end.
 All updates are vectorised over the batch's entries (segmented top-k, bincount); no loop over features.
 
-Batches are cut at context boundaries (``context_batches``) so every window lies inside one batch.
+Batches are cut at context boundaries (``context_aligned_batches``) so every window lies inside one batch.
 Letters: B rows in the batch, F features, N firings, C candidates, K top slots, S sample slots,
 W window width 2·window+1, H histogram bins.
 """
@@ -26,7 +26,7 @@ from torch import Tensor
 from ._features_topk import TopSlots, segment_topk
 
 
-def context_batches(source: Any, batch_size: int, max_tokens: int | None = None) -> Iterator[dict[str, Tensor]]:
+def context_aligned_batches(source: Any, batch_size: int, max_tokens: int | None = None) -> Iterator[dict[str, Tensor]]:
     """Corpus-order batches of ``source.rows`` (about ``batch_size`` rows) cut at context boundaries,
     each with ``start``: the global index of its first row. With ``max_tokens``, stops at the first
     context boundary at or after that many rows."""

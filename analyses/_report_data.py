@@ -7,42 +7,19 @@ is not a run at all (no or corrupt run.json) raises, with a one-line message.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from superscope.activations.hooks import hook_layer as _hook_layer
 from superscope.saes.atomic_io import read_json, read_jsonl
-from superscope.saes.registry import arch_order, sae_class
+from superscope.saes.registry import arch_order
 
 from .run_folder import RunFolder
 
 PROBES = ("superposition_entropy", "function_tokens", "bfs")
 
 
-class _RegistryColumn(Mapping[str, Any]):
-    """Read-only view name → one attribute of each registered SAE class, in display order. It holds
-    no data: label and colour live on the variant classes (saes/registry.py). New code calls
-    ``registry.arch_label`` / ``arch_color``; these views serve modules that still index a mapping."""
-
-    def __init__(self, attr: str):
-        self.attr = attr
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in arch_order():
-            raise KeyError(name)
-        return getattr(sae_class(name), self.attr)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(arch_order())
-
-    def __len__(self) -> int:
-        return len(arch_order())
-
-
-ARCH_LABEL: Mapping[str, str] = _RegistryColumn("label")
-ARCH_COLOR: Mapping[str, str] = _RegistryColumn("color")
 
 
 def hook_layer(hook: str) -> int:

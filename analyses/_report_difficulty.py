@@ -22,7 +22,9 @@ import plotly.graph_objects as go
 import torch
 from scipy.stats import spearmanr
 
-from ._report_data import ARCH_COLOR, ARCH_LABEL, arch_key
+from superscope.saes.registry import arch_color, arch_label, arch_order
+
+from ._report_data import arch_key
 from .run_folder import RunFolder
 
 
@@ -49,12 +51,12 @@ class L0Difficulty:
     def figure(self) -> go.Figure:
         fig = go.Figure()
         for label, ys in self.l0_by_bin.items():
-            arch = next((a for a, n in ARCH_LABEL.items() if label.startswith(n)), "")
+            arch = next((a for a in arch_order() if label.startswith(arch_label(a))), "")
             rho = self.spearman.get(label)
             fig.add_scatter(x=list(self.bin_difficulty), y=ys, mode="lines+markers",
                             name=f"{label} (ρ = {rho:.2f})" if rho is not None else label,
-                            line={"color": ARCH_COLOR.get(arch), "dash": "dash" if "threshold" in label else "solid"})
-        src = f"the {ARCH_LABEL.get(self.difficulty_from, self.difficulty_from)} SAE's error"
+                            line={"color": arch_color(arch), "dash": "dash" if "threshold" in label else "solid"})
+        src = f"the {arch_label(self.difficulty_from)} SAE's error"
         fig.update_layout(title=f"Per-token L0 vs difficulty at {self.hook} ({self.n_tokens} held-out tokens; "
                                 f"difficulty = {src})", xaxis_title="token difficulty (per-token FVU share, decile means)",
                           xaxis_type="log", yaxis_title="mean active features (L0)", height=400)
@@ -89,14 +91,14 @@ def l0_vs_difficulty(run_root: str | Path, hook: str, max_tokens: int = 4096, ba
     for arch in archs:
         sae = load_sae(run.sae(hook, arch)).eval()
         bs = batch_size or int((sae.cfg.to_dict().get("training") or {}).get("batch_size") or 4096)
-        modes = ["batch"] if arch == "topk" else ["batch", "threshold"]
+        modes = ["batch", "threshold"] if sae.batch_dependent else ["batch"]
         for mode in modes:
             sae.cfg.inference_mode = mode
             batches = _limit(held.batches(bs, shuffle=False), max_tokens)
             l0, err, x = _per_token(sae, batches)
             if denom is None:
                 denom = float((x.double() - x.double().mean(0)).pow(2).sum(1).mean())
-            label = ARCH_LABEL.get(arch, arch) + ("" if arch == "topk" else f" ({mode})")
+            label = arch_label(arch) + (f" ({mode})" if sae.batch_dependent else "")
             per[label] = (l0, err / denom)
     source = archs[0]  # TopK when the hook has one (archs are sorted TopK first)
     difficulty = next(iter(per.values()))[1]

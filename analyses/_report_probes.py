@@ -15,11 +15,13 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from ._report_data import ARCH_COLOR, ARCH_LABEL, arch_key, hook_layer
+from superscope.saes.registry import arch_color, arch_label
+
+from ._report_data import arch_key, hook_layer
 
 
 def _label(arch: str) -> str:
-    return ARCH_LABEL.get(arch, arch)
+    return arch_label(arch)
 
 
 def entropy_rows(d: dict) -> list[dict]:
@@ -45,7 +47,7 @@ def psi_figure(d: dict) -> go.Figure:
         lo = [(p - (r.get("psi_ci") or [p, p])[0]) if p is not None else None for p, r in zip(psi, rs)]
         hi = [((r.get("psi_ci") or [p, p])[1] - p) if p is not None else None for p, r in zip(psi, rs)]
         fig.add_scatter(x=[hook_layer(r["hook"]) for r in rs], y=psi, mode="lines+markers", name=_label(arch),
-                        line={"color": ARCH_COLOR.get(arch)},
+                        line={"color": arch_color(arch)},
                         error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo})
     n = d.get("n_neurons") or next((r.get("n_neurons") for r in d.get("results", [])), None)
     fig.update_layout(title=f"Superposition ψ = F_eff / N per layer (N = {n} neurons)", xaxis_title="layer",
@@ -60,7 +62,7 @@ def convergence_figure(d: dict) -> go.Figure:
         if r.get("curve_tokens"):
             fig.add_scatter(x=r["curve_tokens"], y=r["curve_f_eff"], mode="lines+markers",
                             name=f"L{hook_layer(r['hook'])} {_label(r['architecture'])}",
-                            line={"color": ARCH_COLOR.get(r["architecture"])})
+                            line={"color": arch_color(r["architecture"])})
     fig.update_layout(title="Convergence of F_eff with tokens seen", xaxis_title="tokens", xaxis_type="log",
                       yaxis_title="F_eff", height=360)
     return fig

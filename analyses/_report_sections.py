@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import html
 
+from superscope.saes.registry import arch_label
+
 from . import _report_probes as P
 from . import _report_saes as S
-from ._report_data import ARCH_LABEL, RunData, optional
+from ._report_data import RunData, optional
 from ._report_html import Page, caption, note, table
 
 
@@ -92,7 +94,7 @@ def add_function_tokens(page: Page, data: RunData, cfg) -> None:
         s.parts.append(note(f"Not available: {data.probe_errors.get('function_tokens')}. "
                             "Run the probes step of `superscope run`."))
         return
-    s.parts.append(caption(f"Token–feature graph of the {ARCH_LABEL.get(ft.get('architecture'), '')} SAEs on held-out "
+    s.parts.append(caption(f"Token–feature graph of the {arch_label(ft.get('architecture') or '')} SAEs on held-out "
                            "tokens (Zhang, Lin, Li 2025): a few frequent function tokens activate most features."))
     rows = P.coverage_rows(ft)
     s.parts += ["<h3>Coverage of active features by the top-k tokens (%)</h3>",
@@ -152,7 +154,7 @@ def add_feature_cards(page: Page, data: RunData, cfg) -> None:
     per = max(1, cfg.n_feature_cards // len(folders))
     for h, a, p in folders:
         fd = FeatureData(p)
-        s.parts.append(f"<h3>{html.escape(h)} / {ARCH_LABEL.get(a, a)} "
+        s.parts.append(f"<h3>{html.escape(h)} / {arch_label(a)} "
                        f"({fd.index['n_tokens']} held-out tokens, {fd.index.get('inference_mode')} mode)</h3>")
         for f in pick_features(fd, per):
             card = fd.card(f)

@@ -33,7 +33,7 @@ from superscope.saes import load_sae
 
 from ._features_io import FeatureData, write_feature_folder
 from ._features_static import decoder_neighbours, logit_effects, unembedding
-from ._features_stream import FeatureAccumulator, context_batches, window_index
+from ._features_stream import FeatureAccumulator, context_aligned_batches, window_index
 from .run_folder import RunFolder
 
 __all__ = ["FeatureData", "FeatureDataConfig", "feature_data_for_hook", "load_feature_data", "write_feature_data"]
@@ -132,7 +132,7 @@ def feature_data_for_hook(source: Any, saes: dict[str, Any], model: Any,
     total = source.n_tokens if cfg.max_tokens is None else min(cfg.max_tokens, source.n_tokens)
     t0 = time.perf_counter()
     with tqdm(total=total, desc=f"feature data {source.hook}", unit="tok", disable=not cfg.progress) as bar:
-        for batch in context_batches(source, cfg.batch_size, cfg.max_tokens):
+        for batch in context_aligned_batches(source, cfg.batch_size, cfg.max_tokens):
             idx_BW, ok_BW = window_index(batch["context_ids"], batch["positions"], cfg.window)
             for arch, sae in saes.items():
                 accs[arch].update(sae(batch["acts"]).codes, batch["start"], idx_BW, ok_BW)

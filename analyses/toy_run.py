@@ -84,7 +84,7 @@ def _train_saes(run, hook: str, layer: int) -> None:
         sae = load_sae(folder)
         metrics = {"hook": hook, "architecture": arch, "eval": evaluate(sae, held.split(256)).to_dict(),
                    "train_seconds": 0.1}
-        if arch != "topk":
+        if sae.batch_dependent:
             sae.cfg.inference_mode = "threshold"
             metrics["eval_threshold_mode"] = evaluate(sae, held.split(256)).to_dict()
         write_json(folder / "metrics.json", metrics)
