@@ -11,7 +11,7 @@ import torch
 from superscope.analyses._features_io import FeatureData
 from superscope.analyses._features_static import decoder_neighbours, logit_effects
 from superscope.analyses._features_stream import (
-    context_batches,
+    context_aligned_batches,
     quantile_bands,
     window_index,
 )
@@ -67,12 +67,12 @@ def test_top_slots_streamed_equal_global_top_k():
         assert not slots.filled()[f, n:].any()
 
 
-def test_context_batches_cover_rows_once_and_cut_at_context_ends(run_root):
+def test_context_aligned_batches_cover_rows_once_and_cut_at_context_ends(run_root):
     from superscope.activations import load_activations
     src = load_activations(RunFolder(run_root).heldout(HOOKS[0]))
     ctx_all, _ = src.locations()
     seen = 0
-    for b in context_batches(src, 100):
+    for b in context_aligned_batches(src, 100):
         n = b["acts"].shape[0]
         assert b["start"] == seen
         assert torch.equal(b["context_ids"], ctx_all[seen:seen + n])
