@@ -8,40 +8,47 @@ Measure: SAEs (8× width: d_sae = 8N) trained on each toy's hidden activations h
 ψ = F_eff / N with F_eff = exp(H) of the SAE's activation-mass distribution (probes/superposition_entropy.py).
 Claim: Pearson r(ψ, ψ_true) = 0.94 ± 0.02 in the paper.
 
-What limits r, measured (seed 0 unless stated; the sweep's numbers are in `run_toy_validation`'s result):
-- Not the measure or the ground truth: an ideal SAE (one latent per toy feature, codes f_i ‖W_i‖)
-  gives, with the same mass entropy, r = 0.986 against ‖W‖_F² / N.
-- The SAE variant. A per-token TopK k=1 tiles the dense toys' 5-d activation cloud with all 40
-  latents (ψ ≈ 8 where ψ_true = 1; r = −0.6 … −0.9); BatchTopK k=1 reached r = 0.82 ± 0.06 (seeds
-  0, 1, 2), trained for only 146 steps. A k-sparse SAE has no pressure to leave latents unused.
-- A decoder bias: the toy's h = W f has no offset, and a learned b_dec moves the origin into the
-  data so each direction needs codes of both signs (L1 SAE with b_dec: r = 0.01).
-- One SAE per toy: ψ of the same toy varies much between SAE initialisations (e.g. 2.0 / 3.2 / 2.6),
-  because an overcomplete SAE settles on a varying number of split or composite latents.
-
 Method (the paper's SAE family; analyses/_toy_sae.py): a ReLU SAE with an L1 penalty λ Σ z on the
-codes, unit-norm decoder rows, no decoder bias, λ = 0.1, 6000 Adam steps of 1024 samples; R = 3 SAEs
+codes, unit-norm decoder rows, no decoder bias, λ = 0.1, 4000 Adam steps of 1024 samples; R = 3 SAEs
 per toy (different initialisations), ψ their mean, as the paper's public code averages its feature
-counts over 3 SAE seeds. λ was picked on seed 0 from {0.03, 0.1, 0.3} (one SAE per toy, 3000 steps:
-r = 0.68, 0.85, 0.82), and the step count raised from 2000 to 6000 on seed 0 (0.910 → 0.930, the
-SAEs were not converged); seeds 1 and 2 had been run only at 2000 steps before that. The registry
-variants remain available (`--archs topk batchtopk --k 1`).
-Measured (`--seeds 0 1 2`, 16 sparsities, 516 s on 2 busy cores): r = 0.928 ± 0.023 (0.905, 0.950,
-0.927; single SAEs per seed 0.83–0.94). ψ is biased upwards (+0.7 on average): at its equilibrium the
-L1 SAE splits a feature over ~1.5 latents (slightly tilted copies; stable from 2000 to 20000 steps),
-so absolute ψ values are SAE-specific, as specs/probes.md §1 warns; r is insensitive to the scale.
-With 2000 instead of 6000 steps per SAE (same method, earlier sampler): r = 0.910, 0.920, 0.897.
+counts over 3 SAE seeds. The registry variants remain available (`--archs topk batchtopk --k 1`).
+
+Measured, with λ and steps chosen on seeds that are not reported (`select_then_report`; the result
+files in benchmarks/results/ hold the command, every grid point and the full per-seed results):
+- toy_superposition.json (16 sparsities; 1987 s on 2 shared, busy cores): λ ∈ {0.03, 0.1, 0.3} ×
+  {2000, 4000} steps tried on selection seed 0 (r = 0.73, 0.74 / 0.84, 0.91 / 0.81, 0.80); the best,
+  λ = 0.1 with 4000 steps, then run once on fresh seeds 3, 4, 5: r = 0.922 ± 0.016 (0.924, 0.905,
+  0.938; paper 0.94 ± 0.02). One selection seed is what ~15 CPU-minutes allowed. Seed 0 had also chosen
+  λ in earlier, unrecorded runs; seeds 1 and 2 were reported before (with seed 0, at 6000 steps, in
+  this docstring only) and are left out of both sets.
+  ψ is biased upwards (ψ − ψ_true = +0.66 … +0.77 on average per report seed): the L1 SAE splits a
+  feature over more than one latent (slightly tilted copies), so absolute ψ values are SAE-specific,
+  as specs/probes.md §1 warns; r is insensitive to the scale.
+- toy_superposition_small.json, the toy of the quick test (`ToyValidationConfig.small()`: 8
+  sparsities, 800 toy steps, 2 SAEs per toy): λ ∈ {0.1, 0.3, 1} × {600, 1200} steps on selection seeds
+  10, 11, 12 chose λ = 0.3 with 600 steps (mean r 0.881); fresh seeds 20, 21, 22: r = 0.836, 0.827,
+  0.888. tests/probes/test_toy_superposition.py asserts r >= 0.8 on seed 20.
+
+Earlier exploratory findings (not recorded in result files; a guide, not a claim): an ideal SAE (one
+latent per toy feature) reaches r ≈ 0.99 against ‖W‖_F² / N, so the measure and the ground truth are
+not what limits r; a per-token TopK k=1 tiles the dense toys' activation cloud with all its latents
+and anti-correlates (a k-sparse SAE has no pressure to leave latents unused); a learned decoder bias
+moves the origin into the data and destroys r; ψ of one toy varies between SAE initialisations, hence
+the mean over R SAEs.
 
 Samples where every feature is zero (most samples at S → 1) carry no feature and, under an ideal SAE,
 no mass; the SAEs are trained and measured on the non-empty samples only (drawn exactly from the
 conditional distribution), so the very sparse toys are not starved of signal.
 
-    python -m superscope.analyses.toy_superposition [--quick] [--seeds 0 1 2] [--json PATH]
+    python -m superscope.analyses.toy_superposition [--quick | --small] [--seeds 3 4 5] [--json PATH]
+    python -m superscope.analyses.toy_superposition --select-seeds 0 --l1-grid 0.03 0.1 0.3 \
+        --steps-grid 2000 4000 --seeds 3 4 5 --json benchmarks/results/toy_superposition.json
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -58,6 +65,7 @@ from superscope.probes._io import json_safe, write_json_atomic
 from superscope.probes.superposition_entropy import effective_features
 
 from ._toy_data import feature_batches, hidden_batches, sample_features
+from .run_folder import package_versions
 
 PAPER_R = (0.94, 0.02)  # Bereska et al. 2025: Pearson r between SAE ψ and ground truth, mean ± sd
 
@@ -82,7 +90,7 @@ class ToyValidationConfig:
     sae_k: int = 1  # registry variants: k (per token for topk, mean per token for batch-level variants)
     sae_expansion: int = 8  # d_sae = expansion · N
     sae_aux_loss: str = "none"  # registry variants: auxiliary loss "none" (AuxK would force unneeded latents into use), "auxk", "zipf"
-    sae_tokens: int = 6_144_000  # L1 SAE training samples (non-empty) per SAE (6000 steps of 1024)
+    sae_tokens: int = 4_096_000  # L1 SAE training samples (non-empty) per SAE (4000 steps of 1024, chosen on seed 0)
     registry_tokens: int = 150_000  # registry variants: training samples per SAE (trained one at a time, slower)
     sae_batch: int = 1024  # SAE batch size
     eval_tokens: int = 65_536  # fresh non-empty samples for F_eff
@@ -107,6 +115,15 @@ class ToyValidationConfig:
     @classmethod
     def quick(cls) -> ToyValidationConfig:
         return cls(n_sparsities=6, toy_steps=1500, sae_tokens=1_024_000, sae_inits=2, eval_tokens=16_384)
+
+    @classmethod
+    def small(cls) -> ToyValidationConfig:
+        """The toy of the quick test (tests/probes/test_toy_superposition.py): 8 sparsities, short runs.
+        λ = 0.3 and 600 SAE steps were chosen by `select_then_report` on seeds 10, 11, 12 from λ ∈ {0.1, 0.3,
+        1} × {600, 1200} steps; fresh seeds 20, 21, 22 then gave r = 0.836, 0.827, 0.888
+        (benchmarks/results/toy_superposition_small.json)."""
+        return cls(n_sparsities=8, toy_steps=800, toy_batch=512, sae_batch=512, sae_l1_coef=0.3,
+                   sae_tokens=600 * 512, sae_inits=2, eval_tokens=16_384)
 
 
 def train_toys(cfg: ToyValidationConfig, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,6 +222,13 @@ def _run_registry(cfg: ToyValidationConfig, arch: str, W: torch.Tensor, dens: np
     return psi, ci, None
 
 
+def _pearson(psi_true, psi) -> tuple[float, list[float]]:
+    """Pearson r and its 95 % Fisher-z interval."""
+    res = stats.pearsonr(np.asarray(psi_true), np.asarray(psi))
+    ci = res.confidence_interval(0.95)
+    return float(res.statistic), [float(ci.low), float(ci.high)]
+
+
 def run_toy_validation(cfg: ToyValidationConfig, progress: bool = True) -> ToyValidation:
     """Train the toys, the SAEs of each toy and variant, and correlate ψ (mean over inits) with ψ_true."""
     start = time.perf_counter()
@@ -220,17 +244,68 @@ def run_toy_validation(cfg: ToyValidationConfig, progress: bool = True) -> ToyVa
             fvus[arch] = fvu.mean(1).tolist() if fvu is not None else None
     r, r_ci = {}, {}
     for arch, psi in psi_sae.items():
-        res = stats.pearsonr(psi_true, np.asarray(psi))
-        r[arch] = float(res.statistic)
-        ci = res.confidence_interval(0.95)
-        r_ci[arch] = [float(ci.low), float(ci.high)]
+        r[arch], r_ci[arch] = _pearson(psi_true, psi)
     return ToyValidation(tuple(float(d) for d in dens), tuple(float(p) for p in psi_true), psi_sae, inits, cis, fvus,
                          r, r_ci, PAPER_R, asdict(cfg), time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class ToySelection:
+    """The L1 SAE's λ and step count chosen on selection seeds, then r measured on fresh report seeds."""
+
+    selection_seeds: tuple[int, ...]  # seeds whose toys and SAEs chose λ and steps (not reported)
+    report_seeds: tuple[int, ...]  # fresh seeds, run once with the chosen λ and steps
+    grid: tuple[dict, ...]  # {seed, l1_coef, steps, r} for every selection run
+    chosen: dict  # {l1_coef, steps, mean_r}: the best mean r over the selection seeds
+    r_report: tuple[float, ...]  # Pearson r per report seed
+    r_mean: float  # mean of r_report
+    r_sd: float | None  # sample sd of r_report (None for one seed)
+    report: tuple[ToyValidation, ...]  # the full result per report seed
+    seconds: float  # wall time
+
+    def to_dict(self) -> dict:
+        return json_safe({k: getattr(self, k) for k in self.__dataclass_fields__ if k != "report"}
+                         | {"report": [r.to_dict() for r in self.report]})
+
+
+def select_then_report(base: ToyValidationConfig, l1_grid: tuple[float, ...], steps_grid: tuple[int, ...],
+                       selection_seeds: tuple[int, ...], report_seeds: tuple[int, ...],
+                       progress: bool = True) -> ToySelection:
+    """Choose the L1 SAE's λ and steps by the mean r on `selection_seeds` (each seed's toys are trained
+    once and shared by the grid), then run the chosen method once per fresh seed in `report_seeds`."""
+    if set(selection_seeds) & set(report_seeds):
+        raise ValueError(f"report seeds {report_seeds} must be fresh: not among the selection seeds {selection_seeds}")
+    start = time.perf_counter()
+    grid = []
+    with torch_threads(base.threads):
+        for seed in selection_seeds:
+            cfg = replace(base, seed=seed, sae_archs=("l1",))
+            W, _ = train_toys(cfg, progress)
+            psi_true = ((W ** 2).sum((1, 2)) / cfg.n_neurons).numpy()
+            for lam in l1_grid:
+                for steps in steps_grid:
+                    run_cfg = replace(cfg, sae_l1_coef=lam, sae_tokens=steps * cfg.sae_batch)
+                    psi_IR, _, _ = _run_l1(run_cfg, W, cfg.densities(), progress)
+                    r, _ = _pearson(psi_true, psi_IR.mean(1))
+                    grid.append({"seed": seed, "l1_coef": lam, "steps": steps, "r": r})
+                    if progress:
+                        print(f"selection seed {seed}: λ={lam:g}, {steps} steps: r = {r:.3f}", flush=True)
+    mean_r = {(lam, steps): float(np.mean([g["r"] for g in grid if (g["l1_coef"], g["steps"]) == (lam, steps)]))
+              for lam in l1_grid for steps in steps_grid}
+    lam, steps = max(mean_r, key=mean_r.get)
+    chosen = replace(base, sae_archs=("l1",), sae_l1_coef=lam, sae_tokens=steps * base.sae_batch)
+    report = tuple(run_toy_validation(replace(chosen, seed=seed), progress) for seed in report_seeds)
+    rs = np.array([res.pearson_r["l1"] for res in report])
+    return ToySelection(tuple(selection_seeds), tuple(report_seeds), tuple(grid),
+                        {"l1_coef": lam, "steps": steps, "mean_r": mean_r[(lam, steps)]}, tuple(rs.tolist()),
+                        float(rs.mean()), float(rs.std(ddof=1)) if rs.size > 1 else None, report,
+                        time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sweep (< 1 minute)")
+    parser.add_argument("--small", action="store_true", help="the quick test's toy (8 sparsities, short runs)")
     parser.add_argument("--archs", nargs="+", default=None, help="SAE variants to compare, e.g. topk batchtopk")
     parser.add_argument("--k", type=int, default=None, help="registry SAEs: k")
     parser.add_argument("--aux-loss", default=None, choices=("none", "auxk", "zipf"), help="registry SAEs: auxiliary loss")
@@ -238,12 +313,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inits", type=int, default=None, help="SAEs per toy (ψ is their mean)")
     parser.add_argument("--sae-tokens", type=int, default=None, help="training samples per SAE")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one full sweep per seed; r as mean ± sd")
+    parser.add_argument("--select-seeds", type=int, nargs="+", default=None,
+                        help="choose λ (--l1-grid) and steps (--steps-grid) on these seeds, then report r on --seeds")
+    parser.add_argument("--l1-grid", type=float, nargs="+", default=[0.03, 0.1, 0.3], help="λ values to select from")
+    parser.add_argument("--steps-grid", type=int, nargs="+", default=[2000, 4000], help="SAE step counts to select from")
     parser.add_argument("--json", type=str, default=None, help="write the result JSON here")
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    base = ToyValidationConfig.quick() if args.quick else ToyValidationConfig()
+    base = ToyValidationConfig.quick() if args.quick else ToyValidationConfig.small() if args.small else ToyValidationConfig()
     over = {k: v for k, v in (("sae_archs", tuple(args.archs) if args.archs else None), ("sae_k", args.k),
                               ("sae_aux_loss", args.aux_loss), ("sae_l1_coef", args.l1), ("sae_inits", args.inits),
                               ("sae_tokens", args.sae_tokens)) if v is not None}
+    provenance = {"command": shlex.join(["python", "-m", "superscope.analyses.toy_superposition", *argv]),
+                  "versions": package_versions()}
+    if args.select_seeds:
+        sel = select_then_report(replace(base, **over), tuple(args.l1_grid), tuple(args.steps_grid),
+                                 tuple(args.select_seeds), tuple(args.seeds))
+        print(f"chosen on seeds {list(sel.selection_seeds)}: λ={sel.chosen['l1_coef']:g}, {sel.chosen['steps']} steps "
+              f"(mean r {sel.chosen['mean_r']:.3f}); fresh seeds {list(sel.report_seeds)}: r = {sel.r_mean:.3f}"
+              + (f" ± {sel.r_sd:.3f}" if sel.r_sd is not None else "")
+              + f" ({', '.join(f'{r:.3f}' for r in sel.r_report)}); {sel.seconds:.0f} s")
+        if args.json:
+            write_json_atomic(args.json, {**provenance, **sel.to_dict()})
+        return 0
     results = [run_toy_validation(replace(base, seed=seed, **over)) for seed in args.seeds]
     for arch in results[0].pearson_r:
         rs = np.array([res.pearson_r[arch] for res in results])
@@ -254,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({sum(res.seconds for res in results):.0f} s)")
     if args.json:
         payload = results[0].to_dict() if len(results) == 1 else {"seeds": args.seeds, "runs": [r.to_dict() for r in results]}
-        write_json_atomic(args.json, payload)
+        write_json_atomic(args.json, {**provenance, **payload})
     return 0
 
 
