@@ -8,7 +8,6 @@ median over rounds is reported. Only ratios measured in the same run are meaning
 from __future__ import annotations
 
 import gc
-import json
 import os
 import statistics
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
+
+from superscope.saes.atomic_io import write_json as atomic_write_json
 
 
 def interleaved(contenders: Mapping[str, Callable[[], Any]], rounds: int, warmup: int = 1,
@@ -70,21 +71,27 @@ def _fmt(value: Any) -> str:
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """Atomic JSON write (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    """Results as sorted JSON, atomically (``saes.atomic_io``: temp file, fsync, rename)."""
+    atomic_write_json(path, data, sort_keys=True)
 
 
-def environment() -> dict[str, Any]:
-    """What the numbers were measured on."""
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """What the numbers were measured on (with ``device`` cuda…: the GPU and its TF32 setting)."""
     import platform
 
     import torch
 
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
+    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+           "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+           "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
+    try:
+        import triton
+
+        env["triton"] = triton.__version__
+    except ImportError:
+        env["triton"] = None
+    if device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name()
+        env["allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
+    return env

@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from superscope.benchmarks import _kernel_speed_cases as cases
+from superscope.benchmarks._timing import environment, write_json
 
 SECTIONS = ["encoder", "select_global", "select_column", "decode_fwd", "decode_fwdbwd", "encoder_bwd", "step"]
 BUILDERS = {"encoder": cases.encoder, "select_global": cases.global_selection, "select_column": cases.column_selection,
@@ -113,14 +112,6 @@ def format_table(header: list[str], rows: list[list[Any]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
     return "\n".join(lines[:1] + ["  ".join("-" * w for w in widths)] + lines[1:])
-
-
-def write_json(path: str, data: dict) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, target)
 
 
 def parse_args(argv: list[str] | None):
@@ -211,23 +202,6 @@ def report(section: str, shape: dict, med: dict[str, float], times: dict, result
 
 def _shape_str(shape: dict) -> str:
     return f"d={shape['d']} F={shape['F']} k={shape['k']} B={shape['B']} {shape['dtype']}"
-
-
-def environment(device: str) -> dict[str, Any]:
-    import platform
-
-    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-           "machine": platform.machine(), "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-    try:
-        import triton
-
-        env["triton"] = triton.__version__
-    except ImportError:
-        env["triton"] = None
-    if device.startswith("cuda"):
-        env["gpu"] = torch.cuda.get_device_name()
-        env["allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
-    return env
 
 
 if __name__ == "__main__":
