@@ -5,7 +5,9 @@
     acts = harvest(model, ["blocks.12.hook_resid_post"], n_tokens=200_000)
 
 The names below load their module on first use (PEP 562), so ``superscope.activations.hooks`` (read by
-the report and the dashboard) does not import TransformerLens (~9 s on a busy 2-core machine).
+the report and the dashboard) does not import TransformerLens (~9 s on a busy 2-core machine). No
+exported name may also be a submodule's name: importing the submodule would set the package
+attribute to the module (``harvest`` the function lives in ``harvesting.py`` for that reason).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "Capture": "capture", "run_hooks": "capture",
     "Corpus": "corpus", "CorpusNotAvailableError": "corpus", "iter_contexts": "corpus",
-    "harvest": "harvest", "load_activations": "harvest",
+    "harvest": "harvesting", "load_activations": "harvesting",
     "d_model": "hooks", "hook_layer": "hooks", "n_layers": "hooks", "validate_hooks": "hooks",
     "DEFAULT_MODEL": "models", "ModelNotAvailableError": "models", "embedded_gguf_path": "models",
     "load_model": "models", "model_id": "models",
@@ -48,7 +50,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .capture import Capture, run_hooks
     from .corpus import Corpus, CorpusNotAvailableError, iter_contexts
-    from .harvest import harvest, load_activations
+    from .harvesting import harvest, load_activations
     from .hooks import d_model, hook_layer, n_layers, validate_hooks
     from .models import DEFAULT_MODEL, ModelNotAvailableError, embedded_gguf_path, load_model, model_id
     from .shards import ShardSource

@@ -1,6 +1,6 @@
 """Sharded harvesting: W ranks (torchrun, or separate jobs) each harvest a disjoint slice of the corpus.
 
-    torchrun --nproc_per_node=4 -m superscope.analyses.torchrun_harvest \\
+    torchrun --nproc_per_node=4 -m superscope.analyses.cli.torchrun_harvest \\
         --hooks blocks.6.hook_resid_post --n-tokens 10000000 --out runs/r/activations
 
 The shard layout is ``harvest``'s (``plan_harvest``): shard i holds contexts [i·C, (i+1)·C) of the
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .capture import Capture
 from .corpus import DEFAULT_CONTEXT_LEN, Corpus, iter_contexts
-from .harvest import _harvest_shard, _versions, plan_harvest
+from .harvesting import _harvest_shard, _versions, plan_harvest
 from .shards import FORMAT, MANIFEST, STORE_DTYPES, VERSION, ShardSource, ShardWriter, read_manifest, write_manifest
 
 __all__ = ["harvest_sharded", "merge_rank_shards", "rank_and_world"]

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from superscope.analyses.toy_run import build_toy_run
-from superscope.dashboards._browser import (
+from superscope.analyses.runs.toy import build_toy_run
+from superscope.dashboards.browser import (
     browser_missing,
     chromium,
     serve,

@@ -23,8 +23,8 @@ import torch
 from superscope.activations import load_activations, load_model
 from superscope.activations.shards import ShardWriter
 from superscope.analyses.features import FeatureDataConfig, write_feature_data
-from superscope.analyses.run_folder import RunFolder
-from superscope.analyses.toy_run import build_toy_run, fake_model
+from superscope.analyses.runs.folder import RunFolder
+from superscope.analyses.runs.toy import build_toy_run, fake_model
 from superscope.saes.atomic_io import write_json
 
 

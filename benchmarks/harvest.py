@@ -71,7 +71,7 @@ def hf_forward_to(hf_model: Any, layer: int) -> Callable[[torch.Tensor], torch.T
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     from superscope.activations.corpus import iter_contexts
-    from superscope.activations.harvest import harvest
+    from superscope.activations.harvesting import harvest
     from superscope.activations.hooks import hook_layer
     from superscope.activations.models import _load_gguf, embedded_gguf_path, load_model
 
@@ -141,7 +141,7 @@ def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 torch.set_num_threads({threads})
 from superscope.activations.models import load_model
-from superscope.activations.harvest import harvest
+from superscope.activations.harvesting import harvest
 model = load_model()
 after_load, out, samples, done = peak(), tempfile.mkdtemp(), [], threading.Event()
 def sample():

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from superscope.analyses._features_io import FeatureData
-from superscope.analyses._report_data import RunData, load_run
+from superscope.analyses.features.storage import FeatureData
+from superscope.analyses.runs.data import RunData, load_run
 
 
 def _mtime(path: Path) -> float:
@@ -74,12 +74,12 @@ def model(name: str | None = None):
 
 @st.cache_data(show_spinner="Encoding held-out tokens…", max_entries=16)
 def _difficulty(path: str, hook: str, signature: float, max_tokens: int) -> dict:
-    from superscope.analyses._report_difficulty import l0_vs_difficulty
+    from superscope.analyses.report.difficulty import l0_vs_difficulty
     return l0_vs_difficulty(path, hook, max_tokens=max_tokens).to_dict()
 
 
 def difficulty(root: Path, hook: str, max_tokens: int):
-    from superscope.analyses._report_difficulty import L0Difficulty
+    from superscope.analyses.report.difficulty import L0Difficulty
     d = _difficulty(str(root), hook, run_signature(root), max_tokens)
     return L0Difficulty(**{k: tuple(v) if k == "bin_difficulty" else v for k, v in d.items()})
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from superscope.analyses._report_data import RunData
+from superscope.analyses.runs.data import RunData
 
 from . import _cache
 from ._state import current_run

@@ -1,7 +1,7 @@
 """The one command line that starts the dashboard: ``python -m streamlit run dashboards/app.py``.
 
 ``superscope dashboard`` runs it for users, and the browser test and the page-load benchmark run it
-too (dashboards/_browser.py), so they see what a user sees — including the working directory's place
+too (dashboards/browser.py), so they see what a user sees — including the working directory's place
 on ``sys.path`` (``python -m`` puts it first, so a server started in the clone imports from the
 clone root; superscope/shadowing.py keeps the root folders from shadowing installed packages).
 """

@@ -8,7 +8,7 @@ Edge (t, f) when SAE feature f fires (z > 0) on at least one occurrence of token
 - the share of active features touched by function tokens (the most frequent ids covering 40 % of
   occurrences) vs content tokens, and by a linguistic function-word list for comparison.
 The paper's table (top-k coverage per layer) and next-token loss split live in
-`_function_token_tables.py` and `_transition_loss.py` and are re-exported here.
+`_function_token_tables.py` and `transition_loss.py` and are re-exported here.
 
 Letters: B tokens in a batch, F SAE features, T distinct token ids.
 """
@@ -30,10 +30,10 @@ from ._function_words import (  # noqa: F401
     frequency_function_tokens,
     linguistic_function_tokens,
 )
-from ._io import json_safe
-from ._stats import PowerLawFit, fit_power_law
 from ._token_graph import BuiltGraph, TokenFeatureGraphBuilder
-from ._transition_loss import (  # noqa: F401
+from .estimators import PowerLawFit, fit_power_law
+from .result_files import json_safe
+from .transition_loss import (  # noqa: F401
     PAPER_TRANSITION_LOSS,
     TransitionLoss,
     loss_by_transition,

@@ -44,9 +44,9 @@ from tqdm.auto import tqdm
 
 from superscope.kernels.threads import torch_threads
 
-from ._io import json_safe
 from ._scaling_math import loss_and_grads, poisson_rates, reference_loss, sample_sparse
-from ._stats import PowerLawFit, fit_power_law
+from .estimators import PowerLawFit, fit_power_law
+from .result_files import json_safe
 
 
 @dataclass

@@ -14,7 +14,7 @@ compare only SAEs of identical configuration.
 Streaming: per batch only the mass vector `[F]` is kept; batches are pooled into at most `max_blocks`
 bootstrap blocks (adjacent blocks merge pairwise when the limit is reached), so memory is
 O(max_blocks · F) whatever the stream length. The CI resamples blocks with replacement and is the
-basic bootstrap interval (probes/_stats.py `bootstrap_interval`): it corrects for the plug-in
+basic bootstrap interval (probes/estimators.py `bootstrap_interval`): it corrects for the plug-in
 entropy's low bias, so it may lie above F_eff when many features are rare.
 
 Letters: B tokens in a batch, F SAE features, K bootstrap blocks, R bootstrap resamples.
@@ -40,7 +40,7 @@ from ._codes import (
     sae_config,
     sae_dims,
 )
-from ._stats import bootstrap_interval, effective_count, entropy_nats
+from .estimators import bootstrap_interval, effective_count, entropy_nats
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class EffectiveFeatures:
 
     def to_dict(self) -> dict:
         """JSON-safe dict of every field."""
-        from ._io import json_safe
+        from .result_files import json_safe
 
         return json_safe({k: getattr(self, k) for k in self.__dataclass_fields__})
 

@@ -1,6 +1,6 @@
 """SAE and training configurations (dataclasses; the CLI is generated from them).
 
-Every field carries a docstring (read by ``superscope.analyses.dataclass_cli`` for ``--help``).
+Every field carries a docstring (read by ``superscope.analyses.cli.options`` for ``--help``).
 """
 
 from __future__ import annotations

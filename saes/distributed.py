@@ -1,6 +1,6 @@
 """Data-parallel SAE training with torchrun + torch.distributed (DDP; gloo on CPU, NCCL on GPU).
 
-    torchrun --nproc_per_node=2 -m superscope.analyses.torchrun_train --arch topk mutual_choice \\
+    torchrun --nproc_per_node=2 -m superscope.analyses.cli.torchrun_train --arch topk mutual_choice \\
         --activations runs/r/activations/blocks.6.hook_resid_post --out runs/r/saes/blocks.6.hook_resid_post
 
 What a step computes is the single-process step on the same GLOBAL batch (tested: weights agree to

@@ -16,7 +16,7 @@ def default_lr(d_sae: int, total_steps: int | None = None) -> float:
     weight by about lr per step, so how far a run gets grows with lr · steps. The second factor raises
     the lr of a short run by the square root of its shortfall, not all of it, since the step noise grows
     with the lr. LONG_RUN_STEPS = 2500 puts the rule at the main job's measured lr (1.5e-3 at F = 4608
-    and 157 steps; analyses/run_config.py). Measured on the README's notebook example (Mutual Choice,
+    and 157 steps; analyses/pipeline/config.py). Measured on the README's notebook example (Mutual Choice,
     F = 4608, k = 32, 200k tokens of layer 12 = 49 steps), FVU on its training tokens / on 8k held-out
     tokens: Gao's 3.8e-4: 0.545 / 0.614; this rule's 2.7e-3: 0.191 / 0.314 (1.5e-3: 0.166 / 0.382;
     5e-3: 0.132 / 0.276 with 9.6 % of the features dead). total_steps=None: Gao's rule alone.

@@ -1,7 +1,7 @@
 """Print the import graph between superscope's subpackages; exit 1 on an upward import or a cycle.
 
 Dependencies flow one way (DESIGN.md): kernels ← saes ← activations ← probes ← analyses ← dashboards
-(← benchmarks, which may use everything). "Upward" is an import of a later package from an earlier
+← the command line (superscope.analyses.cli: it starts the dashboard) ← benchmarks (may use everything). "Upward" is an import of a later package from an earlier
 one (saes importing analyses, say). A cycle is a set of modules that import each other, directly or
 through others; imports inside functions count too (a lazy import hides a cycle, it does not remove
 it); imports under `if TYPE_CHECKING:` do not (they never run). `superscope` (superscope_pkg/) is the namespace root and may be imported by anyone.
@@ -19,8 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LAYERS = ("kernels", "saes", "activations", "probes", "analyses", "dashboards", "benchmarks")
-ROOTS = {"superscope": "superscope_pkg", **{name: name for name in LAYERS}}
+LAYERS = ("kernels", "saes", "activations", "probes", "analyses", "dashboards", "cli", "benchmarks")
+ROOTS = {"superscope": "superscope_pkg", **{name: name for name in LAYERS if name != "cli"}}
+CLI = "superscope.analyses.cli"  # the command line and the torchrun programs: above everything but benchmarks
 
 
 def module_files() -> dict[str, Path]:
@@ -83,8 +84,17 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
 
 
 def layer_of(module: str) -> str:
+    if module == CLI or module.startswith(CLI + "."):
+        return "cli"
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "superscope"
+
+
+def is_private_from_outside(src: str, dst: str) -> bool:
+    """``dst`` is an underscore module (``pkg._helper``) and ``src`` is not inside ``pkg``: a module
+    imported from outside its package is public and must not keep an underscore name."""
+    package, _, leaf = dst.rpartition(".")
+    return leaf.startswith("_") and not leaf.startswith("__") and not src.startswith(package + ".")
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -142,12 +152,17 @@ def check(show_modules: bool = False) -> int:
     for (a, b), n in sorted(package_edges.items(), key=lambda e: (LAYERS.index(e[0][0]) if e[0][0] in LAYERS else -1, e[0][1])):
         print(f"  {a:<12} -> {b:<12} {n}")
     found = cycles(graph)
+    private = [f"{src} -> {dst}" for src, targets in sorted(graph.items()) for dst in sorted(targets)
+               if is_private_from_outside(src, dst)]
     for line in upward:
         print(f"UPWARD IMPORT: {line}")
+    for line in private:
+        print(f"PRIVATE MODULE IMPORTED FROM OUTSIDE ITS PACKAGE: {line}")
     for component in found:
         print(f"CYCLE: {' <-> '.join(component)}")
-    print(f"{len(files)} modules, {sum(map(len, graph.values()))} imports, {len(upward)} upward, {len(found)} cycles")
-    return 1 if upward or found else 0
+    print(f"{len(files)} modules, {sum(map(len, graph.values()))} imports, {len(upward)} upward, {len(found)} cycles, "
+          f"{len(private)} private")
+    return 1 if upward or found or private else 0
 
 
 def main() -> None:

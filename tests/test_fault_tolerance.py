@@ -1,7 +1,7 @@
 """Fault tolerance: a job killed with SIGKILL (no cleanup runs) leaves no half-written file under a
 final name, and the resumed job ends exactly where an uninterrupted one does.
 
-- Training: a subprocess (``python -m superscope.analyses.torchrun_train``) is SIGKILLed at a random moment
+- Training: a subprocess (``python -m superscope.analyses.cli.torchrun_train``) is SIGKILLed at a random moment
   after its first checkpoint appeared. It checkpoints every 2 steps, so the kill often lands inside a
   checkpoint write. Resumed, its final SAE is bitwise the uninterrupted run's.
 - Sharded harvest: a rank is SIGKILLed halfway through writing a shard file, or in the middle of a
@@ -26,9 +26,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from superscope.analyses.dataclass_cli import from_args
+from superscope.analyses.cli.options import from_args
+from superscope.analyses.cli.torchrun_train import LaunchConfig, build_parser, global_batches, main
 from superscope.saes import SAEConfig, TrainConfig, load_sae, train
-from superscope.analyses.torchrun_train import LaunchConfig, build_parser, global_batches, main
 from tests.tiny_model import build_tiny_model
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -70,7 +70,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
 def test_training_killed_at_a_random_point_resumes_to_identical_weights(tmp_path):
     argv = [*TRAIN_ARGV, "--out", str(tmp_path)]
     run = tmp_path / "mutual_choice"
-    proc = subprocess.Popen([sys.executable, "-m", "superscope.analyses.torchrun_train", *argv], env=ENV,
+    proc = subprocess.Popen([sys.executable, "-m", "superscope.analyses.cli.torchrun_train", *argv], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(run / "checkpoints" / "latest.json", proc)
     delay = random.uniform(0.0, 0.1)
@@ -123,7 +123,7 @@ def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("kill_in", sorted(KILLERS))
 def test_harvest_killed_mid_shard_resumes_without_lost_or_duplicated_tokens(tiny_model, tmp_path, kill_in):
     from superscope.activations.distributed_harvest import harvest_sharded
-    from superscope.activations.harvest import harvest
+    from superscope.activations.harvesting import harvest
     from superscope.activations.models import load_model
 
     model_dir, corpus = tiny_model

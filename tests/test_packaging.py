@@ -135,7 +135,7 @@ SMOKE = textwrap.dedent("""
     assert "site-packages" in superscope.__file__, superscope.__file__
     import transformers.activations, sae_lens, superscope.kernels, superscope.probes.bfs
     from streamlit.testing.v1 import AppTest
-    from superscope.analyses.toy_run import build_toy_run
+    from superscope.analyses.runs.toy import build_toy_run
     import superscope.dashboards as dashboards
     import os
     run = build_toy_run(Path(tempfile.mkdtemp()))
@@ -188,7 +188,7 @@ BENCHMARKS = sorted(p.name for p in (REPO / "benchmarks").glob("[!_]*.py"))
 def test_benchmark_runs_quick_as_documented(script, tmp_path):
     """`make bench` runs `python benchmarks/<script> --quick` from the clone root; so does this."""
     if script == "dashboard_pages.py":
-        from superscope.dashboards._browser import browser_missing
+        from superscope.dashboards.browser import browser_missing
 
         if browser_missing():
             pytest.skip(browser_missing())

@@ -10,7 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from superscope.analyses import _report_probes as P
+from superscope.analyses.report import probe_sections as P
 from superscope.dashboards._ui import df, guard, run_and_data
 
 

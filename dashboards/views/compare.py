@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superscope.analyses import _report_saes as S
+from superscope.analyses.report import sae_sections as S
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import df, guard, run_and_data
 from superscope.saes.registry import arch_label

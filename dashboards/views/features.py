@@ -8,7 +8,7 @@ import math
 
 import streamlit as st
 
-from superscope.analyses._features_card import example_html
+from superscope.analyses.features.card import example_html
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import EXAMPLE_CSS, guard, run_and_data
 from superscope.saes.registry import arch_label

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superscope.analyses import _report_probes as P
+from superscope.analyses.report import probe_sections as P
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import df, guard, run_and_data
 from superscope.saes.registry import arch_label

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superscope.analyses import _report_saes as S
+from superscope.analyses.report import sae_sections as S
 from superscope.dashboards._ui import df, guard, missing_note, run_and_data
 
 

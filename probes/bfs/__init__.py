@@ -4,7 +4,7 @@ Zhu et al. 2025, "Reasoning by Superposition"; Hao et al. 2024, "Coconut". The p
 generator (ProsQA-style problems), tokens (sequence formats), model (GPT-2-style decoder),
 coconut (the continuous-thought loop), batches (curriculum losses), evaluate (accuracy),
 probe (⟨t_i, E[v]⟩ and edge attention by BFS group), figures, checkpoint (shipped weights).
-Training lives in superscope.analyses.bfs_train; the CLI in superscope.analyses.cmd_bfs.
+Training lives in superscope.analyses.bfs.train; the CLI in superscope.analyses.cli.bfs.
 """
 
 from .checkpoint import Checkpoint, load_bfs_checkpoint, save_bfs_checkpoint

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 from superscope.activations.distributed_harvest import harvest_sharded, rank_and_world
-from superscope.activations.harvest import harvest
+from superscope.activations.harvesting import harvest
 from superscope.activations.models import load_model
 from tests.tiny_model import build_tiny_model
 
@@ -46,7 +46,7 @@ def test_ranks_take_disjoint_shards_and_the_merge_equals_a_plain_harvest(tiny, t
     def forbidden(*args, **kwargs):
         raise AssertionError("forward pass on a complete harvest")
 
-    monkeypatch.setattr(importlib.import_module("superscope.activations.harvest"), "_harvest_shard", forbidden)
+    monkeypatch.setattr(importlib.import_module("superscope.activations.harvesting"), "_harvest_shard", forbidden)
     monkeypatch.setattr(importlib.import_module("superscope.activations.distributed_harvest"), "_harvest_shard", forbidden)
     again = harvest(model, HOOKS, out_dir=tmp_path, corpus=corpus, **SMALL)  # the plain API sees it complete
     assert torch.equal(_rows(again[HOOKS[0]]), _rows(plain[HOOKS[0]]))

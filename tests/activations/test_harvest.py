@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from superscope.activations.capture import Capture, run_hooks
-from superscope.activations.harvest import harvest, load_activations
+from superscope.activations.harvesting import harvest, load_activations
 from superscope.activations.shards import MANIFEST
 
 # the package exports the function `harvest`, which shadows the module of the same name
-harvest_module = importlib.import_module("superscope.activations.harvest")
+harvest_module = importlib.import_module("superscope.activations.harvesting")
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +159,18 @@ def test_streamed_batches_are_the_harvested_rows_shuffled(model):
     assert dist.max() < 1e-3 and match.unique().numel() == rows.shape[0]
     with pytest.raises(ValueError, match="did you mean"):
         next(stream_activations(model, "blocks.2.hook_resid_pst", 256))
+
+
+def test_lazy_names_stay_functions_after_their_modules_are_imported():
+    """activations/__init__ loads names on first use; a submodule named like an exported function would
+    replace it on import (the package attribute becomes the module), so none may share a name."""
+    import importlib
+    import pkgutil
+
+    import superscope.activations as activations
+
+    modules = {m.name for m in pkgutil.iter_modules(activations.__path__)}
+    assert not modules & set(activations.__all__)
+    for name in modules:
+        importlib.import_module(f"superscope.activations.{name}")
+    assert callable(activations.harvest) and not isinstance(activations.harvest, type(activations))

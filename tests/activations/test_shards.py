@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from superscope.activations.harvest import load_activations
+from superscope.activations.harvesting import load_activations
 from superscope.activations.shards import MANIFEST, ShardSource, ShardWriter, read_manifest
 
 D, T = 6, 5

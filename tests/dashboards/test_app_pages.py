@@ -148,7 +148,7 @@ def test_live_prompt_with_the_real_model(tmp_path, monkeypatch):
     """Type a prompt and encode it with the embedded SmolLM2 through a 576-wide SAE (model load ~30 s)."""
     pytest.importorskip("transformer_lens")
     from superscope.activations.models import ModelNotAvailableError, embedded_gguf_path
-    from superscope.analyses.run_folder import RunFolder
+    from superscope.analyses.runs.folder import RunFolder
     from superscope.saes import SAEConfig, create_sae, save_sae
     try:
         embedded_gguf_path()

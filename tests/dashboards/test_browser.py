@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from superscope.dashboards._browser import (
+from superscope.dashboards.browser import (
     browser_missing,
     chromium,
     serve,

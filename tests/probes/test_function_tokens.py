@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from superscope.probes._stats import fit_power_law
 from superscope.probes._token_graph import TokenFeatureGraphBuilder, true_positions
+from superscope.probes.estimators import fit_power_law
 from superscope.probes.function_tokens import (
     PAPER_TRANSITION_LOSS,
     coverage_table,

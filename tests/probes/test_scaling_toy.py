@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from superscope.analyses.scaling_sweep import (
+from superscope.analyses.toys.scaling_sweep import (
     ScalingSweepConfig,
     parse_law,
     run_scaling_sweep,

@@ -171,7 +171,7 @@ def test_bad_input_is_rejected_with_a_clear_message():
 
 def test_bootstrap_interval_is_the_basic_interval():
     """(2θ̂ − q_97.5, 2θ̂ − q_2.5): resamples biased below the estimate put the interval above it."""
-    from superscope.probes._stats import bootstrap_interval
+    from superscope.probes.estimators import bootstrap_interval
 
     boot = np.array([8.0, 9.0, 10.0, 11.0, 12.0] * 20 + [np.nan])  # median 10, below the estimate 15
     lo, hi = bootstrap_interval(boot, 15.0, 0.95)

@@ -15,11 +15,11 @@ import sys
 import pytest
 import torch
 
-from superscope.analyses.dataclass_cli import from_args
+from superscope.analyses.cli.options import from_args
+from superscope.analyses.cli.torchrun_train import LaunchConfig, build_parser, global_batches, main
 from superscope.kernels import dispatch
 from superscope.saes import SAEConfig, TrainConfig, Trainer, create_sae, load_sae, train
 from superscope.saes.distributed import DistributedTrainer, summary_codes
-from superscope.analyses.torchrun_train import LaunchConfig, build_parser, global_batches, main
 from superscope.saes.global_selection import _top_m_stable, global_rule
 from superscope.saes.stats import update_firing_stats
 
@@ -47,7 +47,7 @@ def _single_process(arch: str, argv: tuple[str, ...] = tuple(ARGV)) -> torch.nn.
 
 def _torchrun(argv: list[str], out) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "superscope.analyses.torchrun_train", *argv, "--out", str(out)]
+           "-m", "superscope.analyses.cli.torchrun_train", *argv, "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -20,7 +20,7 @@ def test_short_runs_get_more_by_the_square_root_of_the_shortfall():
     assert default_lr(4608, LONG_RUN_STEPS // 4) == pytest.approx(2 * gao)
     lrs = [default_lr(4608, t) for t in (1, 10, 49, 156, 1000, LONG_RUN_STEPS, 10**6)]
     assert lrs == sorted(lrs, reverse=True)
-    # the main job's measured lr (analyses/run_config.py: 1.5e-3 at F = 4608, 640k tokens / 4096 = 157 steps)
+    # the main job's measured lr (analyses/pipeline/config.py: 1.5e-3 at F = 4608, 640k tokens / 4096 = 157 steps)
     assert default_lr(4608, math.ceil(640_000 / 4096)) == pytest.approx(1.5e-3, rel=0.05)
 
 

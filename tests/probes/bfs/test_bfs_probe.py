@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from superscope.analyses.cmd_bfs import register
-from superscope.analyses.dataclass_cli import field_docs
+from superscope.analyses.cli.bfs import register
+from superscope.analyses.cli.options import field_docs
 from superscope.probes.bfs import (
     GROUPS,
     BFSProbeResult,

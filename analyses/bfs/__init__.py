@@ -1,0 +1,1 @@
+"""Training the Coconut / CoT / No-CoT models of graph reachability (the BFS probe's subjects)."""

@@ -1,0 +1,1 @@
+"""The main job, ``superscope run``: its config, its steps, and the probe step."""

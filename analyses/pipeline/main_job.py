@@ -1,0 +1,179 @@
+"""``superscope run``: the main job as named steps over one run folder (DESIGN.md "Data flow").
+
+harvest → train (middle layer, every architecture) → evaluate (model-free + spliced) →
+sweep (one SAE per layer and architecture) → probes → feature data → report.
+Each step records itself in run.json and is skipped when re-run on a finished folder, so an
+interrupted job resumes; the trainer resumes inside a step from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from superscope.analyses.pipeline.config import RunConfig
+from superscope.analyses.runs.folder import RunFolder, package_versions
+from superscope.saes import SAEConfig, TrainConfig, evaluate, load_sae, train
+from superscope.saes.atomic_io import read_json, write_json
+from superscope.saes.data import epoch_batches
+
+
+class Pipeline:
+    """The main job over ``RunFolder(cfg.run_dir)``."""
+
+    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print):
+        self.cfg, self.log = cfg, log
+        self.run = RunFolder(Path(cfg.run_dir))
+        self._model = None
+
+    # ---- shared ---------------------------------------------------------------------------------
+    @property
+    def model(self):
+        if self._model is None:
+            from superscope.activations import load_model
+            self._model = load_model(self.cfg.model)
+        return self._model
+
+    def start(self) -> None:
+        self.run.root.mkdir(parents=True, exist_ok=True)
+        if self.run.run_json.exists():
+            previous = self.run.read()
+            if previous.get("config") != self.cfg.to_dict():
+                raise ValueError(f"{self.run.root} was made with another configuration; "
+                                 "use a new --run-dir, or delete the folder to start over")
+            return
+        self.run.write({"name": self.run.root.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "config": self.cfg.to_dict(), "model": self.cfg.model or "embedded:SmolLM2-135M-Instruct",
+                        "corpus": self.cfg.corpus, "main_hook": self.cfg.main_hook, "hooks": self.cfg.all_hooks,
+                        "archs": list(self.cfg.archs), "seed": self.cfg.seed, "versions": package_versions(),
+                        "steps": {}})
+
+    def done(self, step: str) -> bool:
+        return bool(self.run.read().get("steps", {}).get(step, {}).get("done"))
+
+    def step(self, name: str, fn: Callable[[], dict | None]) -> None:
+        if self.done(name):
+            self.log(f"[{name}] already done, skipped")
+            return
+        self.log(f"[{name}] …")
+        t0 = time.perf_counter()
+        info = fn() or {}
+        self.run.mark_step(name, time.perf_counter() - t0, **info)
+        self.log(f"[{name}] done in {time.perf_counter() - t0:.1f} s")
+
+    def sae_config(self, hook: str, arch: str, d_in: int) -> SAEConfig:
+        return SAEConfig(architecture=arch, d_in=d_in, d_sae=self.cfg.expansion * d_in, k=self.cfg.k,
+                         hook_name=hook, model_name=self.cfg.model or "SmolLM2-135M-Instruct")
+
+    def load_source(self, hook: str, heldout: bool = False):
+        from superscope.activations import load_activations
+        return load_activations(self.run.heldout(hook) if heldout else self.run.activations(hook))
+
+    # ---- steps ----------------------------------------------------------------------------------
+    def harvest(self) -> dict:
+        from superscope.activations import harvest
+        from superscope.activations.corpus import Corpus
+        c = self.cfg
+        common = dict(context_len=c.context_len, batch_size=c.harvest_batch_size, seed=c.seed, dtype=c.store_dtype)
+        train_src = harvest(self.model, c.all_hooks, c.n_tokens, corpus=Corpus(c.corpus, split="train"),
+                            out_dir=self.run.root / "activations", **common)
+        held = harvest(self.model, c.all_hooks, c.eval_tokens, corpus=Corpus(c.corpus, split="eval"),
+                       out_dir=self.run.root / "heldout", **common)
+        return {"train_tokens": train_src[c.main_hook].n_tokens, "heldout_tokens": held[c.main_hook].n_tokens}
+
+    def train_one(self, hook: str, arch: str, total_tokens: int) -> Path:
+        folder = self.run.sae(hook, arch)
+        if (folder / "train_state.json").exists() and read_json(folder / "train_state.json").get("done"):
+            return folder
+        source = self.load_source(hook)
+        c = self.cfg
+        tc = TrainConfig(total_tokens=total_tokens, batch_size=c.batch_size, aux_loss=c.aux_loss, seed=c.seed, lr=c.lr,
+                         checkpoint_every_tokens=max(c.batch_size, total_tokens // 4))
+        t0 = time.perf_counter()
+        train(self.sae_config(hook, arch, source.d), epoch_batches(source, c.batch_size, total_tokens, c.seed),
+              tc, out_dir=folder)
+        write_json(folder / "timing.json", {"train_seconds": time.perf_counter() - t0, "tokens": total_tokens})
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the final weights supersede them
+        return folder
+
+    def evaluate_one(self, hook: str, arch: str, splice: bool) -> dict:
+        folder = self.run.sae(hook, arch)
+        sae = load_sae(folder)
+        held = self.load_source(hook, heldout=True)
+        metrics: dict[str, Any] = {"hook": hook, "architecture": arch,
+                                   "eval": evaluate(sae, held.batches(self.cfg.batch_size, shuffle=False)).to_dict()}
+        if sae.batch_dependent:  # its learned thresholds give a second, per-token inference mode
+            sae.cfg.inference_mode = "threshold"
+            metrics["eval_threshold_mode"] = evaluate(sae, held.batches(self.cfg.batch_size, shuffle=False)).to_dict()
+            sae.cfg.inference_mode = "batch"
+        if splice:
+            from superscope.saes.model_metrics import splice_metrics
+            contexts = held.contexts()[: max(1, self.cfg.splice_tokens // self.cfg.context_len)]
+            bos = held.meta.get("bos_token_id")
+            result = splice_metrics(self.model, {arch: sae}, hook, contexts.split(8), bos_id=bos)[arch]
+            metrics["splice"] = result.to_dict()
+        timing = folder / "timing.json"
+        if timing.exists():
+            metrics["train_seconds"] = read_json(timing)["train_seconds"]
+        write_json(folder / "metrics.json", metrics)
+        return metrics
+
+    def train_main(self) -> dict:
+        for arch in self.cfg.archs:
+            self.train_one(self.cfg.main_hook, arch, self.cfg.train_tokens)
+        return {}
+
+    def evaluate_main(self) -> dict:
+        table = {arch: self.evaluate_one(self.cfg.main_hook, arch, splice=True) for arch in self.cfg.archs}
+        self.log(format_table(table))
+        return {}
+
+    def sweep(self) -> dict:
+        for hook in self.cfg.sweep_hooks:
+            for arch in self.cfg.archs:
+                self.train_one(hook, arch, self.cfg.sweep_train_tokens)
+                self.evaluate_one(hook, arch, splice=False)
+        return {}
+
+    def probes(self) -> dict:
+        from superscope.analyses.pipeline.probes_step import run_probes
+        return run_probes(self.run, self.cfg, self.model)
+
+    def feature_data(self) -> dict:
+        from superscope.analyses.features import write_feature_data
+        return write_feature_data(self.run, self.model, hooks=[self.cfg.main_hook])
+
+    def report(self) -> dict:
+        from superscope.analyses.report import write_report
+        return {"report": str(write_report(self.run.root))}
+
+    def run_all(self) -> Path:
+        self.start()
+        self.step("harvest", self.harvest)
+        self.step("train", self.train_main)
+        self.step("evaluate", self.evaluate_main)
+        if self.cfg.sweep_hooks:
+            self.step("sweep", self.sweep)
+        self.step("probes", self.probes)
+        if self.cfg.feature_data:
+            self.step("features", self.feature_data)
+        if self.cfg.report:
+            self.step("report", self.report)
+        return self.run.root
+
+
+def format_table(table: dict[str, dict]) -> str:
+    """The headline table: architecture × FVU, L0 mean ± std, dead in training %, silent on held-out %,
+    CE-loss recovered, KL."""
+    lines = [f"{'arch':<16}{'FVU':>8}{'L0 mean':>9}{'L0 std':>8}{'dead %':>8}{'silent %':>9}{'CE rec':>8}{'KL':>8}"]
+    for arch, m in table.items():
+        e, s = m["eval"], m.get("splice") or {}
+        dead = e.get("dead_train_frac")
+        lines.append(f"{arch:<16}{e['fvu']:>8.3f}{e['l0_mean']:>9.1f}{e['l0_std']:>8.1f}"
+                     f"{100 * (float('nan') if dead is None else dead):>8.2f}{100 * e['dead_frac']:>9.1f}"
+                     f"{s.get('ce_loss_recovered', float('nan')):>8.3f}{s.get('kl_div', float('nan')):>8.3f}")
+    lines.append("dead %: no fire in the last dead_tokens training tokens; silent %: no fire on the held-out tokens")
+    return "\n".join(lines)
