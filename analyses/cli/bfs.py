@@ -17,7 +17,7 @@ from superscope.analyses.bfs.jobs import (
     bfs_eval_command,
     bfs_probe_command,
 )
-from superscope.analyses.cli.options import add_dataclass_args, from_args
+from superscope.analyses.cli.options import add_command, from_args
 from superscope.probes.bfs.generator import GraphConfig
 from superscope.probes.bfs.probe import ProbeConfig
 
@@ -66,17 +66,8 @@ def register(subparsers) -> None:
 
     from superscope.analyses.bfs.train import BFSTrainConfig
 
-    tr = sub.add_parser("train", help="train Coconut / CoT / No-CoT (atomic safetensors + JSON checkpoint)")
-    add_dataclass_args(tr, BFSTrainCommandConfig)
-    add_dataclass_args(tr, BFSTrainConfig)
-    add_dataclass_args(tr, GraphConfig)
-    tr.set_defaults(func=_cmd_train)
-
-    ev = sub.add_parser("eval", help="accuracy on freshly generated problems")
-    add_dataclass_args(ev, BFSEvalCommandConfig)
-    ev.set_defaults(func=_cmd_eval)
-
-    pr = sub.add_parser("probe", help="⟨thought, node embedding⟩ and edge attention by BFS group")
-    add_dataclass_args(pr, BFSProbeCommandConfig)
-    add_dataclass_args(pr, ProbeConfig)
-    pr.set_defaults(func=_cmd_probe)
+    add_command(sub, "train", "train Coconut / CoT / No-CoT (atomic safetensors + JSON checkpoint)", _cmd_train,
+                BFSTrainCommandConfig, BFSTrainConfig, GraphConfig)
+    add_command(sub, "eval", "accuracy on freshly generated problems", _cmd_eval, BFSEvalCommandConfig)
+    add_command(sub, "probe", "⟨thought, node embedding⟩ and edge attention by BFS group", _cmd_probe,
+                BFSProbeCommandConfig, ProbeConfig)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from superscope.analyses.cli.options import add_dataclass_args, from_args
+from superscope.analyses.cli.options import add_command, from_args
 
 
 @dataclass
@@ -135,29 +135,16 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from superscope.analyses.cli.torchrun_harvest import HarvestConfig
     from superscope.analyses.pipeline.config import RunConfig
     from superscope.saes import SAEConfig, TrainConfig
 
-    p = subparsers.add_parser("run", help="the main job: harvest, train TopK/FC/MC, evaluate, sweep, probes, report")
-    add_dataclass_args(p, RunConfig)
-    p.set_defaults(func=_cmd_run)
-
-    from superscope.analyses.cli.torchrun_harvest import HarvestConfig
-
-    p = subparsers.add_parser("cache", help="harvest activations to a shard folder (split over ranks under torchrun)")
-    add_dataclass_args(p, HarvestConfig)
-    p.set_defaults(func=_cmd_cache)
-
-    p = subparsers.add_parser("train", help="train one SAE on a shard folder")
-    add_dataclass_args(p, DataConfig)
-    add_dataclass_args(p, SAEConfig, skip=("d_in", "input_scale", "hook_name", "model_name", "training"))
-    add_dataclass_args(p, TrainConfig)
-    p.set_defaults(func=_cmd_train)
-
-    p = subparsers.add_parser("eval", help="evaluate an SAE on a shard folder (FVU, L0, dead/dense; CE/KL with the model)")
-    add_dataclass_args(p, EvaluateConfig)
-    p.set_defaults(func=_cmd_eval)
-
-    p = subparsers.add_parser("export", help="export an SAE to SAELens' on-disk format")
-    add_dataclass_args(p, ExportConfig)
-    p.set_defaults(func=_cmd_export)
+    add_command(subparsers, "run", "the main job: harvest, train TopK/FC/MC, evaluate, sweep, probes, report",
+                _cmd_run, RunConfig)
+    add_command(subparsers, "cache", "harvest activations to a shard folder (split over ranks under torchrun)",
+                _cmd_cache, HarvestConfig)
+    add_command(subparsers, "train", "train one SAE on a shard folder", _cmd_train, DataConfig,
+                (SAEConfig, ("d_in", "input_scale", "hook_name", "model_name", "training")), TrainConfig)
+    add_command(subparsers, "eval", "evaluate an SAE on a shard folder (FVU, L0, dead/dense; CE/KL with the model)",
+                _cmd_eval, EvaluateConfig)
+    add_command(subparsers, "export", "export an SAE to SAELens' on-disk format", _cmd_export, ExportConfig)

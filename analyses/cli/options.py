@@ -96,3 +96,14 @@ def from_args(cls: type, args: argparse.Namespace, prefix: str = "", base: Any =
             values[f.name] = tuple(given) if isinstance(given, list) and "tuple" in str(f.type) else given
     values.update(overrides)
     return cls(**values)
+
+
+def add_command(subparsers: Any, name: str, help: str, func: Any, *configs: type | tuple[type, tuple[str, ...]]) -> argparse.ArgumentParser:
+    """One subcommand: ``--option``s from each config dataclass (a ``(cls, skip)`` pair leaves fields out)
+    and ``func(args)`` as what it runs. Returns the subparser."""
+    parser = subparsers.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for config in configs:
+        cls, skip = config if isinstance(config, tuple) else (config, ())
+        add_dataclass_args(parser, cls, skip=skip)
+    parser.set_defaults(func=func)
+    return parser

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from superscope.analyses.cli.options import add_dataclass_args, from_args
+from superscope.analyses.cli.options import add_command, from_args
 from superscope.analyses.runs.probes import (
     EntropyProbeConfig,
     FunctionTokensProbeConfig,
@@ -70,25 +70,14 @@ def register(subparsers: Any) -> None:
     probe = subparsers.add_parser("probe", help="run one probe on a run folder (or a toy)", formatter_class=fmt)
     sub = probe.add_subparsers(dest="probe", metavar="PROBE", required=True)
 
-    p = sub.add_parser("entropy", help="effective features F_eff and ψ per SAE (Bereska et al. 2025)", formatter_class=fmt)
-    add_dataclass_args(p, EntropyProbeConfig)
-    p.set_defaults(func=_cmd_entropy)
-
-    p = sub.add_parser("function-tokens", help="token–feature graph, coverage table (Zhang et al. 2025)", formatter_class=fmt)
-    add_dataclass_args(p, FunctionTokensProbeConfig)
-    p.set_defaults(func=_cmd_function_tokens)
-
     from superscope.analyses.toys.scaling_sweep import ScalingSweepCommand
     from superscope.analyses.toys.superposition import ToyValidationCommand
 
-    p = sub.add_parser("toy-validation", help="ψ from SAEs vs ground truth on toy models (Elhage setting)",
-                       formatter_class=fmt)
-    add_dataclass_args(p, ToyOutput)
-    add_dataclass_args(p, ToyValidationCommand)
-    p.set_defaults(func=_cmd_toy_validation)
-
-    p = sub.add_parser("scaling-toy", help="loss exponent under weak/strong superposition (Liu et al. 2025)",
-                       formatter_class=fmt)
-    add_dataclass_args(p, ToyOutput)
-    add_dataclass_args(p, ScalingSweepCommand)
-    p.set_defaults(func=_cmd_scaling_toy)
+    add_command(sub, "entropy", "effective features F_eff and ψ per SAE (Bereska et al. 2025)", _cmd_entropy,
+                EntropyProbeConfig)
+    add_command(sub, "function-tokens", "token–feature graph, coverage table (Zhang et al. 2025)",
+                _cmd_function_tokens, FunctionTokensProbeConfig)
+    add_command(sub, "toy-validation", "ψ from SAEs vs ground truth on toy models (Elhage setting)",
+                _cmd_toy_validation, ToyOutput, ToyValidationCommand)
+    add_command(sub, "scaling-toy", "loss exponent under weak/strong superposition (Liu et al. 2025)",
+                _cmd_scaling_toy, ToyOutput, ScalingSweepCommand)
