@@ -4,8 +4,8 @@
 # embedded model wheel, and Chromium for the browser test.
 # Idempotent: re-running installs only when the lock, pyproject.toml or setup.py changed.
 #   SUPERSCOPE_VENV=DIR     the virtual environment (default .venv)
-#   SUPERSCOPE_LATEST=1     ignore the lock and take the newest releases the version ranges allow
-#                           (`make test-latest`); the lock is what a fresh machine gets by default.
+#   SUPERSCOPE_LATEST=1     ignore the lock and take the newest releases the version ranges allow, torch
+#                           excepted (`make test-latest`); the lock is what a fresh machine gets by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SUPERSCOPE_VENV:-.venv}"
@@ -20,7 +20,10 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 if [ "${SUPERSCOPE_LATEST:-0}" = 1 ]; then
-  pins=(--upgrade --upgrade-strategy eager)
+  # newest releases of everything but torch, which stays the CPU wheel (a newer torch is a CUDA build)
+  torch_pin="$VENV/.torch-cpu-pin.txt"
+  echo "torch==2.13.0" > "$torch_pin"
+  pins=(--upgrade --upgrade-strategy eager -c "$torch_pin")
   stamp_of="latest $(date +%F)"
 else
   pins=(-c "$LOCK")
