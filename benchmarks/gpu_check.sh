@@ -3,7 +3,8 @@
 #   1. install what is missing: superscope itself (editable, no deps), then triton / sae-lens /
 #      eai-sparsify — from wheels carried in .whl/ when present (the machine may have no index), else
 #      from the package index; a peer that cannot be installed is reported "unavailable", not fatal;
-#   2. the GPU tests: pytest -m gpu tests/kernels (compiled kernels, fp32 + bf16, large shapes);
+#   2. the GPU tests: pytest -m gpu tests/kernels tests/saes (compiled kernels, fp32 + bf16, large shapes;
+#      every registered architecture trained end to end on CUDA through saes.train);
 #   3. the kernel benchmark (benchmarks/kernel_speed.py) on the full CUDA grid, stopped early by a time budget.
 # Everything lands in $OUT (or ./artifacts): gpu_check.log, gpu_tests.txt, kernels.txt, kernels.json.
 #
@@ -51,7 +52,7 @@ done
 have superscope.kernels || { echo "cannot import superscope.kernels: giving up"; exit 1; }
 
 echo "== GPU tests ($(left)s left)"
-timeout $(( $(left) > 300 ? $(left) * 2 / 5 : 120 )) "$PY" -m pytest -q -p no:cacheprovider -m gpu -rs tests/kernels \
+timeout $(( $(left) > 300 ? $(left) * 2 / 5 : 120 )) "$PY" -m pytest -q -p no:cacheprovider -m gpu -rs tests/kernels tests/saes \
   2>&1 | tee "$OUT_DIR/gpu_tests.txt" | tail -40
 echo "pytest exit: ${PIPESTATUS[0]}"
 
