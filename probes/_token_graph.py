@@ -30,6 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from superscope.saes.result_repr import Headline, ResultRepr
+
 from ._codes import CooCodes, SignGuard, _as_tensor, as_codes, n_rows
 
 CHUNK_BYTES = 1 << 20  # bool mask block per step of the dense path (fits the L2 cache)
@@ -55,13 +57,17 @@ def true_positions(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class BuiltGraph:
+@dataclass(frozen=True, eq=False, repr=False)
+class BuiltGraph(ResultRepr):
     """The finished graph: rows are distinct token ids in first-seen order."""
 
     token_ids: np.ndarray  # [T] int64 token id of each row
     counts: np.ndarray  # [T] int64 occurrences of each token
     edges: sp.csr_matrix  # [T, F] binary (uint8 data), 1 where the feature fired on the token at least once
+
+    def headline(self) -> list[Headline]:
+        return [("distinct tokens", self.token_ids.size, "count"), ("occurrences", int(self.counts.sum()), "count"),
+                ("edges", self.edges.nnz, "count"), ("graph", self.edges, "size")]
 
 
 class TokenFeatureGraphBuilder:

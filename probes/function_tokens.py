@@ -23,6 +23,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from superscope.saes.result_repr import Headline, ResultRepr
+
 from ._codes import _as_tensor, encode_stream, sae_config, sae_dims
 from ._function_token_tables import PAPER_COVERAGE, CoverageTable, coverage_table  # noqa: F401 (re-export)
 from ._function_words import (  # noqa: F401
@@ -41,8 +43,8 @@ from .transition_loss import (  # noqa: F401
 )
 
 
-@dataclass(frozen=True, eq=False)
-class FunctionTokenGraph:
+@dataclass(frozen=True, eq=False, repr=False)
+class FunctionTokenGraph(ResultRepr):
     """Token–feature graph of one SAE on one token stream, and its summary metrics."""
 
     d_sae: int  # F
@@ -73,6 +75,18 @@ class FunctionTokenGraph:
         out["degree_fit"] = self.degree_fit.to_dict() if self.degree_fit else None
         out["function_ids"] = list(self.function_ids)
         return json_safe(out)
+
+    def headline(self) -> list[Headline]:
+        share = self.shares.get("frequency", {})
+        top10 = self.coverage[min(10, len(self.coverage)) - 1] if self.coverage else None
+        return [("label", self.label or "—", "text"), ("tokens streamed", self.n_occurrences, "count"),
+                ("distinct tokens", self.token_ids.size, "count"), ("edges", self.n_edges, "count"),
+                ("active features", self.n_active_features, "count"), ("d_sae", self.d_sae, "count"),
+                ("degree slope", self.degree_fit.slope if self.degree_fit else None, "num"),
+                (f"top-{min(10, len(self.coverage))} coverage ({self.rank_by})", top10, "pct"),
+                ("function tokens", len(self.function_ids), "count"),
+                ("features touched by function tokens", share.get("function"), "pct"),
+                ("by content tokens", share.get("content"), "pct")]
 
     def figure(self) -> go.Figure:
         """Degree vs frequency rank (log-log, with the fit) and cumulative coverage by the top-k tokens."""

@@ -43,6 +43,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from superscope.kernels.threads import torch_threads
+from superscope.saes.result_repr import Headline, ResultRepr
 
 from ._scaling_math import loss_and_grads, poisson_rates, reference_loss, sample_sparse
 from .estimators import PowerLawFit, fit_power_law
@@ -151,8 +152,8 @@ def row_stats(W_nm: Tensor) -> tuple[float, float | None]:
     return phi, float((G.sum() - G.diagonal().sum()) / (k * (k - 1)))
 
 
-@dataclass(frozen=True)
-class ScalingToyResult:
+@dataclass(frozen=True, repr=False)
+class ScalingToyResult(ResultRepr):
     """Final losses and row statistics per (γ, m), and the fitted loss exponent per γ."""
 
     config: dict  # the ScalingToyConfig
@@ -168,6 +169,11 @@ class ScalingToyResult:
 
     def to_dict(self) -> dict:
         return json_safe({k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    def headline(self) -> list[Headline]:
+        widths = f"{min(self.widths):,}–{max(self.widths):,} ({len(self.widths)})" if self.widths else "—"
+        return [("law", self.law, "text"), ("widths m", widths, "text"),
+                *((f"α_m (γ={g:g})", tuple(self.alpha_m[g]), "ci") for g in self.gammas)]
 
     def figure(self) -> go.Figure:
         """Loss vs width on log-log axes, one series per γ, with the fitted power law."""

@@ -30,6 +30,8 @@ import plotly.graph_objects as go
 import torch
 from torch import Tensor
 
+from superscope.saes.result_repr import Headline, ResultRepr
+
 from ._codes import (
     SignGuard,
     activation_batches,
@@ -43,8 +45,8 @@ from ._codes import (
 from .estimators import bootstrap_interval, effective_count, entropy_nats
 
 
-@dataclass(frozen=True)
-class EffectiveFeatures:
+@dataclass(frozen=True, repr=False)
+class EffectiveFeatures(ResultRepr):
     """Effective features of one SAE on one activation stream (one layer / site, one architecture)."""
 
     f_eff: float  # exp(H), effective number of features, in [1, d_sae]
@@ -69,6 +71,14 @@ class EffectiveFeatures:
         from .result_files import json_safe
 
         return json_safe({k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    def headline(self) -> list[Headline]:
+        level = f"{self.ci_level:.0%} CI"
+        return [("label", self.label or "—", "text"), ("F_eff", self.f_eff, "num"), (level, self.f_eff_ci, "num"),
+                ("ψ", self.psi, "num"), (f"ψ {level}", self.psi_ci, "num"), ("H (nats)", self.entropy, "num"),
+                ("neurons", self.n_neurons, "count"), ("d_sae", self.d_sae, "count"),
+                ("alive", self.n_alive, "count"), ("tokens", self.n_tokens, "count"),
+                ("curve", self.curve_f_eff, "size")]
 
     def figure(self) -> go.Figure:
         """Convergence curve F_eff vs tokens seen, with the final bootstrap CI as a band."""

@@ -19,11 +19,12 @@ import torch
 from torch import Tensor
 
 from .base import BaseSAE
+from .result_repr import Headline, ResultRepr
 from .stats import dead_in_training
 
 
-@dataclass(frozen=True)
-class EvalResult:
+@dataclass(frozen=True, repr=False)
+class EvalResult(ResultRepr):
     """Metrics of one SAE on one evaluation set."""
 
     n_tokens: int
@@ -45,6 +46,14 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def headline(self) -> list[Headline]:
+        return [("FVU", self.fvu, "num"), ("explained variance", self.explained_variance, "pct"),
+                ("MSE", self.mse, "num"), ("L0", (self.l0_mean, self.l0_std), "pm"),
+                ("tokens", self.n_tokens, "count"), ("silent", self.dead_frac, "pct"),
+                ("dead in training", self.dead_train_frac, "pct"), ("dense", self.dense_frac, "pct"),
+                ("inference", self.inference_mode, "text"), ("l0_hist", self.l0_hist, "size"),
+                ("log_density_hist", self.log_density_hist, "size")]
 
 
 def fvu(x_BD: Tensor, x_hat_BD: Tensor) -> float:
@@ -107,8 +116,8 @@ def evaluate(sae: BaseSAE, batches: Iterable[Tensor], max_l0_bin: int | None = N
     )
 
 
-@dataclass(frozen=True)
-class RecoveryResult:
+@dataclass(frozen=True, repr=False)
+class RecoveryResult(ResultRepr):
     """How well the decoder recovers known ground-truth directions."""
 
     mmcs: float
@@ -123,6 +132,10 @@ class RecoveryResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def headline(self) -> list[Headline]:
+        return [("MMCS", self.mmcs, "num"), (f"recovered (cos > {self.threshold:g})", self.frac_recovered, "pct"),
+                ("true features", len(self.max_cos_per_feature), "count")]
 
 
 @torch.no_grad()

@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import BaseSAE
+from .result_repr import Headline, ResultRepr
 
 
-@dataclass(frozen=True)
-class SpliceMetrics:
+@dataclass(frozen=True, repr=False)
+class SpliceMetrics(ResultRepr):
     """CE-loss recovered and KL for one SAE at its hook, on held-out tokens."""
 
     n_tokens: int
@@ -38,6 +39,11 @@ class SpliceMetrics:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def headline(self) -> list[Headline]:
+        return [("CE-loss recovered", self.ce_loss_recovered, "pct"), ("KL", self.kl_div, "num"),
+                ("CE clean", self.ce_clean, "num"), ("CE with SAE", self.ce_sae, "num"),
+                ("CE zero-ablated", self.ce_zero, "num"), ("tokens", self.n_tokens, "count")]
 
 
 def _next_token_ce(logits_BTV: Tensor, tokens_BT: Tensor) -> Tensor:

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from superscope.saes.result_repr import Headline, ResultRepr, format_value
+
 from .batches import Method
 from .coconut import coconut_forward, collate_prompts
 from .generator import Problem
@@ -19,8 +21,8 @@ from .model import GPT
 from .tokens import Vocab, encode_prompt
 
 
-@dataclass(frozen=True)
-class BFSEvalResult:
+@dataclass(frozen=True, repr=False)
+class BFSEvalResult(ResultRepr):
     method: str
     n: int
     accuracy: float
@@ -33,6 +35,11 @@ class BFSEvalResult:
         d = asdict(self)
         d["accuracy_by_hops"] = {str(k): v for k, v in self.accuracy_by_hops.items()}
         return d
+
+    def headline(self) -> list[Headline]:
+        by_hops = ", ".join(f"{h}: {format_value(a, 'pct')}" for h, a in sorted(self.accuracy_by_hops.items()))
+        return [("method", self.method, "text"), ("problems", self.n, "count"), ("accuracy", self.accuracy, "pct"),
+                ("by hops", by_hops or "—", "text"), ("valid paths", self.path_valid, "pct")]
 
 
 @torch.no_grad()

@@ -25,6 +25,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from superscope.saes.result_repr import Headline, ResultRepr
+
 from . import figures
 from .coconut import coconut_forward, collate_prompts
 from .generator import Problem
@@ -81,8 +83,8 @@ def groups_of(p: Problem, v: int, i: int, grouping: str = "nested") -> tuple[int
     return tuple(range(g, 3))  # optimal -> optimal, frontier, reachable; frontier -> frontier, reachable
 
 
-@dataclass(frozen=True)
-class BFSProbeResult:
+@dataclass(frozen=True, repr=False)
+class BFSProbeResult(ResultRepr):
     config: dict
     steps: tuple[int, ...]
     scores: tuple[GroupStat, ...]
@@ -101,6 +103,15 @@ class BFSProbeResult:
     def ordered(self) -> dict[int, bool]:
         """Per step: every adjacent score gap's CI lies above zero."""
         return {s: all(g.ci_low > 0 for g in self.score_gaps if g.step == s) for s in self.steps}
+
+    def headline(self) -> list[Headline]:
+        """Steps ordered, and per step the adjacent score gap whose CI lies lowest (the weakest link)."""
+        weakest = [min((g for g in self.score_gaps if g.step == s), key=lambda g: g.ci_low, default=None)
+                   for s in self.steps]
+        return [("ordered steps", f"{sum(self.ordered.values())} of {len(self.steps)}", "text"),
+                *((f"step {s}: {g.upper} − {g.lower}", (g.gap, g.ci_low, g.ci_high), "ci")
+                  for s, g in zip(self.steps, weakest, strict=True) if g is not None),
+                ("histograms", self.histograms, "size")]
 
     def table(self) -> str:
         """Plain-text table of the score means (CI) and gaps per step."""
