@@ -6,6 +6,9 @@
 - silent fraction ``dead_frac`` (never fired on the eval set: on a short eval set this counts rare
   features too), dead in training ``dead_train_frac`` (the training rule, from the saved counters),
   dense fraction (fires on > 10 % of tokens), log10 feature-density histogram.
+- SAEBench core extras (saes/core_metrics.py, definitions there): L2 ratio, relative reconstruction bias
+  (shrinkage), cosine of x and x̂ (accumulated in the same pass), latents firing on > 1 % / > 10 % of
+  tokens, mean max pairwise |cos| of decoder rows / encoder columns, encoder–decoder cosine per latent.
 - Ground-truth recovery (synthetic data): per true feature the max signed cosine with any decoder row;
   MMCS = mean of those, and the fraction above 0.9.
 """
@@ -13,12 +16,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
 
 from .base import BaseSAE
+from .core_metrics import ReconstructionSums, dense_fraction, encoder_decoder_cosine, max_pairwise_cosine
 from .result_repr import Headline, ResultRepr
 from .stats import dead_in_training
 
@@ -43,6 +47,25 @@ class EvalResult(ResultRepr):
     inference_mode: str
     dead_train_frac: float | None = None
     """Dead by the training rule (no fire in the last dead_tokens training tokens); None if not trained here."""
+    l2_ratio: float = float("nan")
+    """mean over tokens of ‖x̂‖ / ‖x‖ (SAEBench ``l2_ratio``)."""
+    relative_reconstruction_bias: float = float("nan")
+    """γ = argmin_γ E‖x̂/γ − x‖² = Σ‖x̂‖² / Σ x·x̂ over the eval set; < 1 = shrinkage (SAEBench name)."""
+    cossim: float = float("nan")
+    """mean over tokens of cos(x, x̂) (SAEBench ``cossim``)."""
+    freq_over_1_percent: float = float("nan")
+    """Share of latents firing on > 1 % of the eval tokens (SAEBench name)."""
+    freq_over_10_percent: float = float("nan")
+    """Share of latents firing on > 10 % of the eval tokens (SAEBench name; the same number as dense_frac)."""
+    max_abs_cos_decoder_mean: float = float("nan")
+    """Mean over latents of the max |cos| between its decoder row and any other (SAEBench's
+    average_max_decoder_cosine_sim uses the signed cosine)."""
+    max_abs_cos_encoder_mean: float = float("nan")
+    """Mean over latents of the max |cos| between its encoder column and any other."""
+    encoder_decoder_cosine_sim_mean: float = float("nan")
+    """Mean over latents of cos(W_enc[:, f], W_dec[f])."""
+    encoder_decoder_cosine_sim: list[float] = field(default_factory=list)
+    """Per latent, cos(W_enc[:, f], W_dec[f]) (SAEBench per-feature ``encoder_decoder_cosine_sim``)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,12 +110,14 @@ def evaluate(sae: BaseSAE, batches: Iterable[Tensor], max_l0_bin: int | None = N
     """Stream the eval set once; returns an ``EvalResult``."""
     sae.eval()
     var, sq_err, n = _VarianceAccumulator(), 0.0, 0
+    rec = ReconstructionSums()
     fired_F = torch.zeros(sae.cfg.d_sae, dtype=torch.int64)
     l0_all: list[Tensor] = []
     for x in batches:
         out = sae(x)
         var.add(x)
         sq_err += float((x.double() - out.x_hat.double()).pow(2).sum())
+        rec = rec + ReconstructionSums.of(x, out.x_hat)
         n += x.shape[0]
         fired_F += out.codes.fired_counts().cpu()
         l0_all.append(out.codes.l0_per_row().cpu())
@@ -106,6 +131,7 @@ def evaluate(sae: BaseSAE, batches: Iterable[Tensor], max_l0_bin: int | None = N
     edges = torch.linspace(-8, 0, 33, dtype=torch.float64)
     log_hist = torch.histogram(alive.log10().clamp(-8, 0), bins=edges).hist if alive.numel() else torch.zeros(32)
     fvu_value = sq_err / var.m2 if var.m2 > 0 else float("nan")
+    enc_dec_cos_F = encoder_decoder_cosine(sae.W_enc, sae.W_dec).cpu()
     return EvalResult(
         n_tokens=n, fvu=fvu_value, explained_variance=1 - fvu_value, mse=sq_err / n,
         l0_mean=float(l0.mean()), l0_std=float(l0.std()) if n > 1 else 0.0,
@@ -113,6 +139,12 @@ def evaluate(sae: BaseSAE, batches: Iterable[Tensor], max_l0_bin: int | None = N
         dense_frac=float((density_F > 0.1).double().mean()),
         log_density_edges=[float(e) for e in edges], log_density_hist=[int(v) for v in log_hist],
         inference_mode="batch" if sae.batch_mode else "threshold", dead_train_frac=dead_in_training(sae),
+        l2_ratio=rec.l2_ratio, relative_reconstruction_bias=rec.relative_reconstruction_bias, cossim=rec.cossim,
+        freq_over_1_percent=dense_fraction(density_F, 0.01), freq_over_10_percent=dense_fraction(density_F, 0.1),
+        max_abs_cos_decoder_mean=float(max_pairwise_cosine(sae.W_dec).mean()),
+        max_abs_cos_encoder_mean=float(max_pairwise_cosine(sae.W_enc.T).mean()),
+        encoder_decoder_cosine_sim_mean=float(enc_dec_cos_F.mean()),
+        encoder_decoder_cosine_sim=[float(v) for v in enc_dec_cos_F],
     )
 
 
