@@ -14,6 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from superscope.saes.result_repr import ResultRepr
+
 PAPER_COVERAGE: dict[str, Any] = {
     "source": "Zhang, Lin, Li 2025, Gemma2-9B with Gemma Scope 1M-wide SAEs",
     "layers": {9: {"top-10": 48.5, "'.' alone": 23.0}, 20: {"top-10": 76.5, "'.' alone": 51.0},
@@ -21,8 +23,8 @@ PAPER_COVERAGE: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class CoverageTable:
+@dataclass(frozen=True, repr=False)
+class CoverageTable(ResultRepr):
     """Coverage (% of active features) by the top-k tokens, one row per layer, with the paper alongside."""
 
     ks: tuple[int, ...]  # the k of each column, e.g. (1, 2, 3, 4, 10)
@@ -32,6 +34,10 @@ class CoverageTable:
 
     def columns(self) -> list[str]:
         return ["layer"] + [f"top-{k}" for k in self.ks] + ["top-1 token", "'.' alone"]
+
+    def headline(self) -> list:
+        return [("layers", len(self.rows), "count"), ("top-k", ", ".join(map(str, self.ks)), "text"),
+                ("ranked by", self.rank_by, "text")]
 
     def to_dict(self) -> dict:
         return {"ks": list(self.ks), "rows": [dict(r) for r in self.rows], "paper": [dict(r) for r in self.paper],

@@ -10,6 +10,8 @@ import torch
 from scipy import stats
 from torch import Tensor
 
+from superscope.saes.result_repr import ResultRepr
+
 
 def entropy_nats(mass: Tensor) -> Tensor:
     """H = −Σ p ln p of the distribution p = mass / Σ mass (0 ln 0 = 0), over the last axis, in nats.
@@ -29,8 +31,8 @@ def effective_count(mass: Tensor) -> float:
     return math.exp(float(entropy_nats(mass)))
 
 
-@dataclass(frozen=True)
-class PowerLawFit:
+@dataclass(frozen=True, repr=False)
+class PowerLawFit(ResultRepr):
     """Least-squares line log y = intercept + slope · log x (natural logs), from scipy.stats.linregress."""
 
     slope: float  # fitted exponent (negative for a decreasing power law)
@@ -40,6 +42,10 @@ class PowerLawFit:
     ci_high: float  # slope + t·stderr
     r_value: float  # Pearson r of the log-log points
     n_points: int  # points used (x > 0 and y > 0)
+
+    def headline(self) -> list:
+        return [("slope", (self.slope, self.ci_low, self.ci_high), "ci"), ("r", self.r_value, "num"),
+                ("points", self.n_points, "count")]
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

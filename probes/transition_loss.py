@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F_nn
 from torch import Tensor
 
+from superscope.saes.result_repr import ResultRepr
+
 from ._codes import _as_tensor
 
 KINDS = ("function→function", "function→content", "content→function", "content→content")
@@ -25,8 +27,8 @@ PAPER_TRANSITION_LOSS = {"function→content": 4.88, "content→content": 3.69, 
                          "content→function": 1.90}
 
 
-@dataclass(frozen=True)
-class TransitionLoss:
+@dataclass(frozen=True, repr=False)
+class TransitionLoss(ResultRepr):
     """Mean next-token loss per transition type, with counts and the paper's values alongside."""
 
     mean_loss: dict  # {kind: mean loss in nats, None when the kind never occurs}
@@ -34,6 +36,10 @@ class TransitionLoss:
     loss_share: dict  # {kind: share of the summed loss} (the paper: function→content dominates)
     paper: dict  # PAPER_TRANSITION_LOSS
     n_function_ids: int  # size of the function-token set used
+
+    def headline(self) -> list:
+        return [*((f"loss {kind}", loss, "num") for kind, loss in self.mean_loss.items()),
+                ("predictions", sum(self.counts.values()), "count"), ("function tokens", self.n_function_ids, "count")]
 
     def to_dict(self) -> dict:
         return {k: dict(getattr(self, k)) if isinstance(getattr(self, k), dict) else getattr(self, k)

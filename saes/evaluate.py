@@ -75,6 +75,8 @@ class EvalResult(ResultRepr):
                 ("MSE", self.mse, "num"), ("L0", (self.l0_mean, self.l0_std), "pm"),
                 ("tokens", self.n_tokens, "count"), ("silent", self.dead_frac, "pct"),
                 ("dead in training", self.dead_train_frac, "pct"), ("dense", self.dense_frac, "pct"),
+                ("cos(x, x̂)", self.cossim, "num"), ("L2 ratio", self.l2_ratio, "num"),
+                ("shrinkage γ", self.relative_reconstruction_bias, "num"),
                 ("inference", self.inference_mode, "text"), ("l0_hist", self.l0_hist, "size"),
                 ("log_density_hist", self.log_density_hist, "size")]
 
