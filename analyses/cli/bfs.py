@@ -1,6 +1,6 @@
 """`superscope bfs train | eval | probe`: the Coconut graph-reachability models and their BFS probe.
 
-Each command is a config dataclass (options and --help generated from its fields by dataclass_cli,
+Each command is a config dataclass (options and --help generated from its fields by cli/options.py,
 with BFSTrainConfig, GraphConfig and ProbeConfig for the model, graphs and probe) and a function.
 """
 
