@@ -197,4 +197,3 @@ def test_benchmark_runs_quick_as_documented(script, tmp_path):
                          cwd=REPO, capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert (tmp_path / "out.json").stat().st_size > 0
-    assert importlib.metadata.version("superscope")  # the package the scripts import is installed
