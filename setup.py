@@ -10,7 +10,7 @@ tests/test_packaging.py checks that the wheel holds every tracked file under the
 
 from setuptools import find_packages, setup
 
-ROOT_PACKAGES = ("saes", "kernels", "activations", "probes", "analyses", "dashboards", "benchmarks")
+ROOT_PACKAGES = ("saes", "kernels", "activations", "probes", "interventions", "analyses", "dashboards", "benchmarks")
 
 subpackages = find_packages(include=[pattern for root in ROOT_PACKAGES for pattern in (root, f"{root}.*")])
 setup(

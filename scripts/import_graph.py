@@ -1,6 +1,6 @@
 """Print the import graph between superscope's subpackages; exit 1 on an upward import or a cycle.
 
-Dependencies flow one way (DESIGN.md): kernels ← saes ← activations ← probes ← analyses ← dashboards
+Dependencies flow one way (DESIGN.md): kernels ← saes ← activations ← probes ← interventions ← analyses ← dashboards
 ← the command line (superscope.analyses.cli: it starts the dashboard) ← benchmarks (may use everything). "Upward" is an import of a later package from an earlier
 one (saes importing analyses, say). A cycle is a set of modules that import each other, directly or
 through others; imports inside functions count too (a lazy import hides a cycle, it does not remove
@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LAYERS = ("kernels", "saes", "activations", "probes", "analyses", "dashboards", "cli", "benchmarks")
+LAYERS = ("kernels", "saes", "activations", "probes", "interventions", "analyses", "dashboards", "cli", "benchmarks")
 ROOTS = {"superscope": "superscope_pkg", **{name: name for name in LAYERS if name != "cli"}}
 CLI = "superscope.analyses.cli"  # the command line and the torchrun programs: above everything but benchmarks
 

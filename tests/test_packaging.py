@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-ROOT_PACKAGES = ("saes", "kernels", "activations", "probes", "analyses", "dashboards", "benchmarks")
+ROOT_PACKAGES = ("saes", "kernels", "activations", "probes", "interventions", "analyses", "dashboards", "benchmarks")
 # Folders whose files run as scripts (`python benchmarks/x.py`, `streamlit run dashboards/app.py`):
 # Python puts the script's folder first on sys.path, so its module names are top-level names too.
 SCRIPT_FOLDERS = ("benchmarks", "dashboards", "scripts")
