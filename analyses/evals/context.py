@@ -13,7 +13,7 @@ so a metric that needs no model never pays for loading it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class EvalContext:
                     None: no caching
     heldout_dir     the held-out activation shards of the hook (``runs/<run>/heldout/<hook>``), or None
     features_root   ``runs/<run>/features/<hook>/`` (per-architecture feature data), or None
+    sae_folder      the folder of the SAE being evaluated (its metrics.json, ...), or None; the suite gives each
+                    SAE ``context.for_sae(folder)``, which shares the loaded model
     """
 
     hook: str
@@ -36,6 +38,7 @@ class EvalContext:
     cache_dir: Path | None = None
     heldout_dir: Path | None = None
     features_root: Path | None = None
+    sae_folder: Path | None = None
     _model: Any = field(default=None, repr=False)
 
     @property
@@ -55,6 +58,14 @@ class EvalContext:
         path = self.cache_dir.joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def for_sae(self, folder: Path | None) -> EvalContext:
+        """This context for the SAE in ``folder``; the model is loaded once and shared by both."""
+        shared = self
+
+        def load() -> Any:
+            return shared.model
+        return replace(self, sae_folder=folder, load_model=load, _model=self._model)
 
     def features_dir(self, arch: str) -> Path | None:
         return None if self.features_root is None else self.features_root / arch
