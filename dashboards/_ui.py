@@ -53,3 +53,94 @@ def missing_note(data: RunData) -> None:
         with st.expander(f"{len(data.missing())} parts of this run are missing or unreadable"):
             for line in data.missing():
                 st.write("• " + line)
+
+
+# ---- tables, figures, links: what every page uses (numbers by meaning, labelled columns, downloads) ----------
+
+FIGURE_FORMATS = ("png", "svg")
+
+
+def plotly_config(name: str) -> dict:
+    """Plotly modebar config: the camera button saves the figure as PNG (2× scale) or SVG — the format
+    picked in the sidebar (``figure_format``) — under ``name``."""
+    fmt_ = st.session_state.get("figure_format", "png")
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt_ if fmt_ in FIGURE_FORMATS else "png",
+                                                          "filename": name, "scale": 2}}
+
+
+def chart(fig, key: str, container=None) -> None:
+    """``st.plotly_chart`` with the download config (``plotly_config``)."""
+    (container or st).plotly_chart(fig, key=key, config=plotly_config(key))
+
+
+def _text_width(values) -> int:
+    longest = max((len(str(v)) for v in values if v is not None), default=0)
+    return int(min(520, max(90, 8 * longest + 28)))
+
+
+def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: int | str = "auto",
+          download: bool = True, file_name: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+    """Show a table the way every page does: columns under their human labels with a help tooltip
+    (``analyses.runs.labels``), numbers formatted by meaning (``analyses.runs.formatting``; the cells
+    stay numbers, so sorting is numeric), text columns wide enough not to cut hook names, and a CSV
+    download of the raw values. Returns the raw DataFrame."""
+    from functools import partial
+
+    from superscope.analyses.runs.formatting import fmt
+    from superscope.analyses.runs.labels import label
+
+    where = container or st
+    raw = data.copy() if isinstance(data, pd.DataFrame) else df(data)
+    if columns is not None:
+        raw = raw[[c for c in columns if c in raw.columns]]
+    labels = {c: label(str(c), raw[c].tolist()) for c in raw.columns}
+    texts = [lab.text for lab in labels.values()]
+    names = {c: (lab.text if texts.count(lab.text) == 1 else str(c)) for c, lab in labels.items()}
+    shown = raw.rename(columns=names)
+    styler = shown.style.format({names[c]: partial(fmt, kind=lab.kind) for c, lab in labels.items()})
+    config = {}
+    for c, lab in labels.items():
+        width = _text_width(raw[c].tolist() + [names[c]]) if lab.kind == "text" else None
+        config[names[c]] = st.column_config.Column(names[c], help=lab.help or None, width=width)
+    where.dataframe(styler, hide_index=True, column_config=config, height=height, key=f"table_{key}")
+    if download:
+        where.download_button("Download CSV", raw.to_csv(index=False).encode(), file_name=file_name or f"{key}.csv",
+                              mime="text/csv", key=f"csv_{key}", on_click="ignore", icon=":material/download:")
+    return raw
+
+
+def query_choice(label_: str, options: list, param: str, *, container=None, format_func=str, key: str | None = None,
+                 default=None):
+    """A selectbox whose choice lives in the URL (``?param=value``), so the URL reopens it: a value in
+    the URL that the page has not seen yet (a fresh link, a page link) selects it; a choice the user
+    makes is written back."""
+    if not options:
+        return None
+    key = key or f"qp_{param}"
+    seen = f"_qp_seen_{param}"
+    strs = [str(o) for o in options]
+    wanted = st.query_params.get(param)
+    if wanted in strs and st.session_state.get(seen) != wanted:
+        st.session_state[key] = options[strs.index(wanted)]
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else options[0]
+    value = (container or st).selectbox(label_, options, key=key, format_func=format_func)
+    st.query_params[param] = str(value)
+    st.session_state[seen] = str(value)
+    return value
+
+
+def page_url(path: str = "", **params) -> str:
+    """The absolute URL of dashboard page ``path`` (url path, '' = Overview) with the run and ``params``
+    as query parameters — what a "copy link" shows."""
+    from urllib.parse import urlencode, urlsplit
+
+    base = urlsplit(st.context.url or "http://localhost:8501/")
+    query = {"run": st.query_params.get("run") or st.session_state.get("run") or "", **params}
+    return f"{base.scheme}://{base.netloc}/{path}?" + urlencode({k: str(v) for k, v in query.items() if v != ""})
+
+
+def copy_link(path: str, label_: str = "Link to this view", **params) -> None:
+    """The view's URL in a code box with a copy button (opening it reopens the view exactly)."""
+    st.caption(label_ + " (copy with the button on the right)")
+    st.code(page_url(path, **params), language=None)

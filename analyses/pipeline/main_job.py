@@ -1,7 +1,8 @@
 """``superscope run``: the main job as named steps over one run folder (DESIGN.md "Data flow").
 
 harvest → train (middle layer, every architecture) → evaluate (model-free + spliced) →
-sweep (one SAE per layer and architecture) → probes → feature data → report.
+sweep (one SAE per layer and architecture) → probes → feature data → report → precompute (the
+dashboard's first-load caches, analyses/pipeline/precompute.py).
 Each step records itself in run.json and is skipped when re-run on a finished folder, so an
 interrupted job resumes; the trainer resumes inside a step from its checkpoints.
 """
@@ -150,6 +151,10 @@ class Pipeline:
         from superscope.analyses.report import write_report
         return {"report": str(write_report(self.run.root))}
 
+    def precompute(self) -> dict:
+        from superscope.analyses.pipeline.precompute import precompute_dashboard
+        return precompute_dashboard(self.run.root)
+
     def run_all(self) -> Path:
         self.start()
         self.step("harvest", self.harvest)
@@ -162,6 +167,7 @@ class Pipeline:
             self.step("features", self.feature_data)
         if self.cfg.report:
             self.step("report", self.report)
+        self.step("precompute", self.precompute)  # no config field: a finished run folder stays resumable
         return self.run.root
 
 

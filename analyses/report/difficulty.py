@@ -122,3 +122,64 @@ def _limit(batches, max_tokens: int):
         x = x[: max_tokens - seen]
         seen += x.shape[0]
         yield x
+
+
+# ---- precomputed results in the run folder (the dashboard's first load reads them) -------------------
+
+CACHE_DIR = "cache"
+DASHBOARD_TOKENS = 2048
+"""Held-out tokens the dashboard's SAE comparison page encodes by default (the precompute step's size)."""
+DASHBOARD_TOKEN_OPTIONS = (512, 1024, 2048, 4096, 8192)
+
+
+def precomputed_path(run_root: str | Path, hook: str, max_tokens: int) -> Path:
+    """``<run>/cache/difficulty/<hook>/<max_tokens>.json``."""
+    return Path(run_root) / CACHE_DIR / "difficulty" / hook / f"{int(max_tokens)}.json"
+
+
+def inputs_signature(run_root: str | Path, hook: str) -> dict[str, int]:
+    """What the result depends on: size and modification time (ns) of each SAE's weights and of the
+    held-out manifest at ``hook``. A precomputed result with another signature is stale."""
+    run = RunFolder(Path(run_root))
+    files = [p / "sae.safetensors" for h, _, p in run.sae_folders() if h == hook]
+    files.append(run.heldout(hook) / "manifest.json")
+    out = {}
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        out[str(f.relative_to(run.root))] = st.st_size + st.st_mtime_ns
+    return out
+
+
+def save_precomputed(run_root: str | Path, res: L0Difficulty, max_tokens: int) -> Path:
+    """Write ``res`` (computed on ``max_tokens`` tokens) with its inputs' signature, atomically."""
+    from superscope.saes.atomic_io import write_json
+
+    return write_json(precomputed_path(run_root, res.hook, max_tokens),
+                      {"signature": inputs_signature(run_root, res.hook), "max_tokens": int(max_tokens),
+                       "result": res.to_dict()})
+
+
+def load_precomputed(run_root: str | Path, hook: str, max_tokens: int) -> L0Difficulty | None:
+    """The precomputed result for (hook, max_tokens), or None when absent, unreadable or stale."""
+    import json
+
+    path = precomputed_path(run_root, hook, max_tokens)
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("signature") != inputs_signature(run_root, hook) or not isinstance(saved.get("result"), dict):
+        return None
+    d = saved["result"]
+    try:
+        return L0Difficulty(**{k: tuple(v) if k == "bin_difficulty" else v for k, v in d.items()})
+    except TypeError:
+        return None
+
+
+def cached_l0_vs_difficulty(run_root: str | Path, hook: str, max_tokens: int = 4096) -> L0Difficulty:
+    """``l0_vs_difficulty``, read from the run's cache when a fresh result is there."""
+    return load_precomputed(run_root, hook, max_tokens) or l0_vs_difficulty(run_root, hook, max_tokens=max_tokens)
