@@ -193,8 +193,9 @@ def run_targets(run_root: Path, config: SuiteConfig) -> tuple[list[SAETarget], s
 
 
 def folder_targets(folders: Sequence[Path], run_root: Path | None, out: Path | None) -> list[SAETarget]:
-    """SAE folders (superscope's or SAELens') evaluated at the hook their cfg.json names: into the run's
-    evals/ (with its held-out activations and cache) when ``run_root`` is given, else into ``out``."""
+    """SAE folders (superscope's or SAELens') evaluated at the hook their cfg.json names, results in
+    ``<out>/<hook>/<folder name>/``: with a run, against its held-out activations and cache, ``out``
+    defaulting to the run's evals/; without one, ``out`` or else ``<folder>/evals/``."""
     from superscope.analyses.runs.folder import RunFolder
 
     run = RunFolder(Path(run_root)) if run_root is not None else None
@@ -204,8 +205,8 @@ def folder_targets(folders: Sequence[Path], run_root: Path | None, out: Path | N
     for folder in map(Path, folders):
         hook = sae_hook(folder)
         if run is not None:
-            out_dir, cache, heldout = run.root / "evals" / hook / folder.name, run.root / "evals" / "cache" / hook, \
-                run.heldout(hook)
+            base = Path(out) if out is not None else run.root / "evals"
+            out_dir, cache, heldout = base / hook / folder.name, run.root / "evals" / "cache" / hook, run.heldout(hook)
         elif out is not None:
             out_dir, cache, heldout = Path(out) / hook / folder.name, Path(out) / "cache" / hook, None
         else:
@@ -253,10 +254,12 @@ def check_width(sae: Any, target: SAETarget, d_model: int | None) -> None:
 
 
 # ---- running ---------------------------------------------------------------------------------------
-def run_metric(name: str, sae: Any, context: EvalContext, target: SAETarget, quick: bool) -> dict:
-    """Evaluate one metric; the JSON document of its result file."""
+def run_metric(name: str, sae: Any, context: EvalContext, quick: bool, config: Any = None) -> dict:
+    """Evaluate one metric (with ``config``, default its quick() or full config); the JSON document of its
+    result file."""
     config_cls, evaluate, summarise = metric_parts(name)
-    config = config_cls.quick() if quick else config_cls()
+    if config is None:
+        config = config_cls.quick() if quick else config_cls()
     t0 = time.perf_counter()
     result = evaluate(sae, context, config)
     as_dict = result.to_dict()
@@ -268,10 +271,12 @@ def run_metric(name: str, sae: Any, context: EvalContext, target: SAETarget, qui
 
 def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, saes: Sequence[str | Path] = (),
               out: str | Path | None = None, heldout: str | Path | None = None,
-              load_model: Callable[[], Any] | None = None, log: Callable[[str], None] = print) -> SuiteReport:
+              load_model: Callable[[], Any] | None = None, overrides: dict[str, Any] | None = None,
+              log: Callable[[str], None] = print) -> SuiteReport:
     """Evaluate the run's SAEs (or the SAE folders ``saes``; with a run, against its held-out activations)
     with every selected metric; results under ``<run>/evals/`` (or ``out``). ``load_model`` replaces the
-    model loader (tests); ``heldout`` is a shard folder for SAE folders evaluated outside a run."""
+    model loader (tests); ``heldout`` is a shard folder for SAE folders evaluated outside a run;
+    ``overrides`` maps a metric to the config object to use instead of its quick() / full one."""
     from tqdm.auto import tqdm
 
     config = config or SuiteConfig()
@@ -312,7 +317,7 @@ def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, sa
                     "quick": config.quick}
             t0 = time.perf_counter()
             try:
-                doc = {**head, **run_metric(name, sae, context, t, config.quick)}
+                doc = {**head, **run_metric(name, sae, context, config.quick, (overrides or {}).get(name))}
                 record = SuiteRecord(t.hook, t.name, name, "written", path)
             except Exception as err:  # one metric's failure must not stop the others
                 doc = {**head, "error": one_line(err)}

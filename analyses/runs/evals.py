@@ -1,0 +1,174 @@
+"""Read the evaluation suite's results from a run folder (what the report and the dashboard share).
+
+    runs/<run>/evals/<hook>/<arch>/<metric>.json                 the suite on the run's SAEs
+    runs/<run>/evals/sweep/<hook>/<arch>_k<k>/<metric>.json      the L0 sweep's SAEs (beside their weights)
+    runs/<run>/evals/cache/                                      what metrics cache (not results)
+
+Each file is the suite's envelope (analyses/evals/suite.py): ``summary`` (SAEBench-named scalars),
+``result`` (the metric's full to_dict()) or ``error`` (one line). ``load_evals`` never raises for a
+broken file: it is listed in ``unreadable``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from superscope.analyses.runs.data import arch_key, hook_layer
+from superscope.saes.atomic_io import read_json
+
+NOT_HOOKS = ("sweep", "cache")
+SWEEP_NAME = re.compile(r"^(?P<arch>.+)_k(?P<k>\d+)$")
+
+TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "core": [("fvu", "FVU"), ("l0", "L0"), ("ce_loss_score", "CE-loss recovered"), ("kl_div_with_sae", "KL"),
+             ("cossim", "cos(x, x̂)"), ("l2_ratio", "L2 ratio"), ("relative_reconstruction_bias", "shrinkage γ"),
+             ("freq_over_1_percent", "dense > 1 %"), ("average_max_abs_decoder_cosine_sim", "max |cos| decoder")],
+}
+"""metric → the summary fields shown in the table (others: every summary field, by its own name)."""
+
+PARETO: dict[str, tuple[str, str, str]] = {
+    "fvu": ("core", "fvu", "FVU (lower is better)"),
+    "ce_loss_score": ("core", "ce_loss_score", "CE-loss recovered"),
+}
+"""Pareto-plot key → (metric, summary field, axis title); plotted against the core metric's L0."""
+
+
+@dataclass
+class EvalRecord:
+    """One result file."""
+
+    hook: str
+    name: str
+    """The architecture (run SAEs) or ``<arch>_k<k>`` (sweep SAEs) or the SAE folder's name."""
+    metric: str
+    path: Path
+    doc: dict
+
+    @property
+    def error(self) -> str | None:
+        return self.doc.get("error")
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.doc.get("summary") or {}
+
+    @property
+    def result(self) -> dict:
+        return self.doc.get("result") or {}
+
+    @property
+    def arch(self) -> str:
+        m = SWEEP_NAME.match(self.name)
+        return m["arch"] if m else self.name
+
+    @property
+    def k(self) -> int | None:
+        m = SWEEP_NAME.match(self.name)
+        return int(m["k"]) if m else None
+
+
+@dataclass
+class EvalsData:
+    root: Path
+    records: list[EvalRecord] = field(default_factory=list)
+    sweep: list[EvalRecord] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.records and not self.sweep
+
+    @property
+    def hooks(self) -> list[str]:
+        return sorted({r.hook for r in self.records}, key=hook_layer)
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys(r.metric for r in [*self.records, *self.sweep]))
+
+    def names(self, hook: str) -> list[str]:
+        return sorted({r.name for r in self.records if r.hook == hook}, key=arch_key)
+
+    def get(self, hook: str, name: str, metric: str) -> EvalRecord | None:
+        return next((r for r in self.records if (r.hook, r.name, r.metric) == (hook, name, metric)), None)
+
+    def results(self, hook: str, metric: str) -> dict[str, dict]:
+        """name → the metric's result dict, for the SAEs at ``hook`` where it succeeded."""
+        return {r.name: r.result for r in sorted(self.records, key=lambda r: arch_key(r.name))
+                if r.hook == hook and r.metric == metric and not r.error}
+
+    def table_rows(self, hook: str, label=lambda name: name) -> list[dict]:
+        """One row per SAE at ``hook``: the summary columns of every metric; a failed metric shows its error."""
+        rows = []
+        for name in self.names(hook):
+            row: dict[str, Any] = {"SAE": label(name)}
+            for metric in self.metrics:
+                rec = self.get(hook, name, metric)
+                if rec is None:
+                    continue
+                if rec.error:
+                    row[metric] = f"failed: {rec.error}"
+                    continue
+                cols = TABLE_COLUMNS.get(metric) or [(k, f"{metric}: {k}") for k in rec.summary]
+                for key, title in cols:
+                    row[title] = rec.summary.get(key)
+                if rec.doc.get("quick"):
+                    row.setdefault("quick", []).append(metric)
+            if "quick" in row:
+                row["quick"] = ", ".join(row["quick"])
+            rows.append(row)
+        return rows
+
+    def sweep_points(self) -> list[dict]:
+        """One point per sweep SAE: hook, arch, k, the core L0 and every Pareto quantity it has."""
+        by_sae: dict[tuple[str, str], dict] = {}
+        for r in self.sweep:
+            if r.error or r.k is None:
+                continue
+            point = by_sae.setdefault((r.hook, r.name), {"hook": r.hook, "arch": r.arch, "k": r.k})
+            if r.metric == "core":
+                point["l0"] = r.summary.get("l0")
+            for key, (metric, field_name, _) in PARETO.items():
+                if metric == r.metric:
+                    point[key] = r.summary.get(field_name)
+        return sorted((p for p in by_sae.values() if p.get("l0") is not None),
+                      key=lambda p: (hook_layer(p["hook"]), arch_key(p["arch"]), p["k"]))
+
+    def errors(self) -> list[str]:
+        return [f"{r.hook}/{r.name}/{r.metric}: {r.error}" for r in [*self.records, *self.sweep] if r.error]
+
+
+def _read(path: Path, hook: str, name: str, out: EvalsData) -> EvalRecord | None:
+    try:
+        doc = read_json(path, "evaluation result")
+    except (OSError, ValueError) as err:
+        out.unreadable.append(str(err))
+        return None
+    if not isinstance(doc, dict) or "metric" not in doc:
+        out.unreadable.append(f"{path} is not an evaluation-suite result")
+        return None
+    return EvalRecord(hook, name, str(doc["metric"]), path, doc)
+
+
+def load_evals(run_root: str | Path) -> EvalsData:
+    """Every result file under ``<run_root>/evals/`` (see the module docstring)."""
+    root = Path(run_root)
+    out = EvalsData(root)
+    base = root / "evals"
+    for path in sorted(base.glob("*/*/*.json")):
+        hook, name = path.parent.parent.name, path.parent.name
+        if hook in NOT_HOOKS:
+            continue
+        rec = _read(path, hook, name, out)
+        if rec is not None:
+            out.records.append(rec)
+    for path in sorted((base / "sweep").glob("*/*/*.json")):
+        if path.name in ("cfg.json", "train_state.json", "timing.json", "metrics.json"):
+            continue
+        rec = _read(path, path.parent.parent.name, path.parent.name, out)
+        if rec is not None:
+            out.sweep.append(rec)
+    return out
