@@ -1,6 +1,6 @@
 """The ``superscope`` command and the torchrun programs.
 
-Each subcommand module (core, probe, bfs, report) exposes ``register(subparsers)``; a command is a config
+Each subcommand module (core, probe, bfs, report, evals) exposes ``register(subparsers)``; a command is a config
 dataclass (options and --help from ``options``) plus a function that does the work, which the pipeline
 calls too. ``torchrun_train`` and ``torchrun_harvest`` are the programs torchrun starts."""
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from superscope.analyses.cli import bfs, core, probe, report
+from superscope.analyses.cli import bfs, core, evals, probe, report
 
-SUBCOMMANDS = (core, probe, bfs, report)
+SUBCOMMANDS = (core, probe, bfs, report, evals)
 
 
 def build_parser() -> argparse.ArgumentParser:
