@@ -8,6 +8,7 @@ import math
 
 import streamlit as st
 
+from superscope.analyses.evals.autointerp import EVALS_COMMAND, autointerp_path, read_autointerp
 from superscope.analyses.features.card import example_html
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import EXAMPLE_CSS, guard, run_and_data
@@ -30,13 +31,40 @@ def _filtered(table, density_range, search: str, where: str, hide_dead: bool, so
     return t.sort_values(sort, ascending=(sort == "feature"))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _autointerp_cached(root: str, hook: str, arch: str, mtime: float):
+    return read_autointerp(root, hook, arch)
+
+
+def _autointerp(root, hook: str, arch: str, n_features: int):
+    """The SAE's autointerp columns (explanation, detection scores), or None when the run has none."""
+    path = autointerp_path(root, hook, arch)
+    ai = _autointerp_cached(str(root), hook, arch, path.stat().st_mtime if path.is_file() else 0.0)
+    if ai is not None and len(ai["feature"]) != n_features:
+        st.warning(f"{path} has {len(ai['feature'])} latents, this SAE {n_features}: rerun `{EVALS_COMMAND}`.")
+        return None
+    return ai
+
+
+def _explained(ai, f: int) -> None:
+    """Input-centric explanation, its detection score on held-out tokens, and the LLM's line if any."""
+    bacc, f1 = ai["detection_bacc"][f], ai["detection_f1"][f]
+    score = "not scored" if math.isnan(bacc) else f"balanced accuracy {bacc:.3f} · F1 {f1:.3f}"
+    st.markdown(f"**Fires on** {ai['explanation'][f] or '—'} — detection on held-out tokens: {score}")
+    if ai["llm_explanation"][f]:
+        st.markdown(f"**LLM explanation** (embedded SmolLM2-135M, greedy; a 135M model is often generic or wrong, "
+                    f"and this line is not scored): {ai['llm_explanation'][f]}")
+
+
 def _goto(feature: int) -> None:
     st.session_state["feature_input"] = int(feature)
 
 
-def _card(fd, f: int) -> None:
+def _card(fd, f: int, ai=None) -> None:
     card = fd.card(f)
     st.subheader(f"Feature {f}")
+    if ai is not None:
+        _explained(ai, f)
     c = st.columns(4)
     c[0].metric("fires on", f"{card.count} tokens")
     c[1].metric("density", f"{card.density:.2e}")
@@ -59,6 +87,7 @@ def _card(fd, f: int) -> None:
     with right:
         st.plotly_chart(card.figure(), key=f"card_fig_{f}")
         if card.top_logits:
+            st.markdown("Output-centric (VocabProj: g ⊙ W_dec[f] / s through W_U)")
             st.markdown("**Promotes** " + " ".join(f"`{t!r}`" for t, _ in card.top_logits))
             st.markdown("**Suppresses** " + " ".join(f"`{t!r}`" for t, _ in card.bottom_logits))
         if card.neighbours:
@@ -70,7 +99,7 @@ def _card(fd, f: int) -> None:
 
 
 def page() -> None:
-    _, data = run_and_data()
+    root, data = run_and_data()
     st.title("Feature browser")
     if not data.feature_folders:
         st.warning("No feature data in this run (features/ is empty). The pipeline's `features` step writes it; "
@@ -84,17 +113,28 @@ def page() -> None:
     folder = next(p for h, a, p in data.feature_folders if h == hook and a == arch)
     fd = _cache.feature_data(folder)
     table = _cache.feature_table(folder)
+    ai = _autointerp(root, hook, arch, fd.n_features)
+    if ai is not None:
+        table = table.assign(**{k: ai[k] for k in ("detection_bacc", "detection_f1", "explanation")})
     st.caption(f"{fd.n_features} features · {fd.index['n_tokens']} held-out tokens · "
                f"{fd.index.get('inference_mode')} mode")
     with st.expander("Filter", expanded=True):
         f1, f2, f3 = st.columns([2, 2, 1])
         density_range = f1.slider("log10 firing density", -8.0, 0.0, (-8.0, 0.0), 0.25)
         search = f2.text_input("token contains", placeholder="e.g. ' the' or 'def'")
-        where = f3.radio("match in", ("either", "top_logit", "top_token"), horizontal=False)
-        s1, s2 = st.columns(2)
-        sort = s1.selectbox("sort by", ("density", "max_act", "mean_act", "feature"))
+        where = f3.radio("match in", ("either", "top_logit", "top_token") + (("explanation",) if ai else ()),
+                         horizontal=False)
+        s1, s2, s3 = st.columns(3)
+        sort = s1.selectbox("sort by", ("density", "max_act", "mean_act", "feature")
+                            + (("detection_bacc", "detection_f1") if ai else ()))
         hide_dead = s2.checkbox("hide dead features", value=True)
+        min_score = s3.slider("min detection balanced accuracy", 0.0, 1.0, 0.0, 0.05) if ai else 0.0
+    if ai is None:
+        st.caption(f"No explanations or detection scores for this SAE yet: `{EVALS_COMMAND.replace('<run>', str(root))}` "
+                   "writes them (evals/<hook>/<arch>/autointerp.json).")
     shown = _filtered(table, density_range, search, where, hide_dead, sort)
+    if min_score > 0:
+        shown = shown[shown["detection_bacc"] >= min_score]
     st.write(f"{len(shown)} of {len(table)} features match")
     st.dataframe(shown.head(500), hide_index=True, height=260,
                  column_config={"density": st.column_config.NumberColumn(format="%.2e")})
@@ -104,7 +144,7 @@ def page() -> None:
     if not 0 <= int(st.session_state.get("feature_input", -1)) < fd.n_features:
         st.session_state["feature_input"] = int(shown.index[0]) if len(shown) else 0
     f = st.number_input("Feature", min_value=0, max_value=fd.n_features - 1, step=1, key="feature_input")
-    _card(fd, int(f))
+    _card(fd, int(f), ai)
 
 
 guard(page)

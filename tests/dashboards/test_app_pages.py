@@ -54,6 +54,34 @@ def test_feature_browser_filter_select_and_neighbours(runs_env):
     assert any(s.value == f"Feature {target}" for s in at.subheader)
 
 
+def test_feature_browser_sorts_and_filters_by_autointerp(tiny_root, tmp_path, monkeypatch):
+    from superscope.analyses.evals.autointerp import AutointerpConfig, evaluate_autointerp, save_autointerp
+    from superscope.analyses.evals.context import EvalContext
+    from superscope.analyses.runs.folder import RunFolder
+    from superscope.saes import load_sae
+    from tests.fixtures.tiny_run import fake_model
+
+    run = RunFolder(copy_run(tiny_root, tmp_path, "tiny"))
+    monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
+    monkeypatch.delenv("SUPERSCOPE_RUN", raising=False)
+    at = open_page("features")
+    assert any("superscope evals" in c.value for c in at.caption)  # no results yet: the hint, not an error
+    for hook, _, folder in run.sae_folders():
+        context = EvalContext(hook, load_model=fake_model, heldout_dir=run.heldout(hook),
+                              features_root=run.root / "features" / hook)
+        save_autointerp(evaluate_autointerp(load_sae(folder), context, AutointerpConfig(min_count=1)), run.root)
+    at = open_page("features")
+    assert problems(at) == []
+    next(s for s in at.selectbox if s.label == "sort by").set_value("detection_bacc").run()
+    table = at.dataframe[0].value
+    scores = table["detection_bacc"].dropna()
+    assert len(scores) > 5 and scores.is_monotonic_decreasing
+    assert table["detection_bacc"].iloc[:len(scores)].notna().all()  # unscored latents last
+    at.slider[1].set_value(0.6).run()
+    assert (at.dataframe[0].value["detection_bacc"] >= 0.6).all()
+    assert any(m.value.startswith("**Fires on**") for m in at.markdown)
+
+
 def test_compare_difficulty_and_hook_switch(runs_env):
     at = open_page("compare")
     frames = [f.value for f in at.dataframe]
