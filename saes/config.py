@@ -10,14 +10,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .registry import known_architectures
+from .registry import known_architectures, sae_class
 
 FORMAT_NAME = "superscope.sae"
 FORMAT_VERSION = 1
 
-Architecture = Literal["topk", "batchtopk", "mutual_choice", "feature_choice"]
+Architecture = Literal["topk", "batchtopk", "mutual_choice", "feature_choice", "matryoshka_topk",
+                       "matryoshka_batchtopk", "matryoshka_mutual_choice", "matryoshka_feature_choice"]
 """The registered names, spelt out for type checkers and ``--help`` (tests/saes/test_arch_facts.py
 checks it equals the registry)."""
+
+
+def default_prefixes(d_sae: int) -> list[int]:
+    """[F/16, F/8, F/4, F/2, F] (rounded down; repeated or empty sizes dropped for a small F)."""
+    return sorted({d_sae // 2 ** p for p in (4, 3, 2, 1, 0)} - {0})
 
 
 @dataclass
@@ -53,6 +59,13 @@ class SAEConfig:
     """Parameter dtype."""
     training: dict[str, Any] = field(default_factory=dict)
     """The TrainConfig it was trained with (filled by the trainer)."""
+    matryoshka_prefixes: list[int] | None = None
+    """Matryoshka (Bussmann et al. 2025, arXiv 2503.17547), any selection rule: nested prefix sizes
+    F_1 < … < F_L = d_sae of the latent order; the training loss is Σ_l w_l·FVU of the reconstruction from
+    the same selected codes restricted to the first F_l latents. None: a flat SAE, except the matryoshka_*
+    architectures, which default to [F/16, F/8, F/4, F/2, F]."""
+    matryoshka_weights: list[float] | None = None
+    """Matryoshka: the weights w_l of the prefix losses (None = 1 each, specs/saes.md)."""
 
     def __post_init__(self) -> None:
         if self.architecture not in known_architectures():
@@ -69,6 +82,32 @@ class SAEConfig:
             raise ValueError(f"threshold_ema must be in [0, 1), got {self.threshold_ema}")
         if not (math.isfinite(self.input_scale) and self.input_scale > 0):
             raise ValueError(f"input_scale must be a positive finite number, got {self.input_scale}")
+        self.check_matryoshka()
+
+    def check_matryoshka(self) -> None:
+        """Fill the default prefixes of a matryoshka_* architecture; check prefixes and weights."""
+        if self.matryoshka_prefixes is None and getattr(sae_class(self.architecture), "nested", False):
+            self.matryoshka_prefixes = default_prefixes(self.d_sae)
+        if self.matryoshka_prefixes is None:
+            if self.matryoshka_weights is not None:
+                raise ValueError("matryoshka_weights given without matryoshka_prefixes; set both (or neither)")
+            return
+        ends = self.matryoshka_prefixes = [int(e) for e in self.matryoshka_prefixes]
+        if not ends or ends[0] <= 0 or any(b <= a for a, b in zip(ends, ends[1:])) or ends[-1] != self.d_sae:
+            raise ValueError(f"matryoshka_prefixes must be strictly increasing positive sizes ending at d_sae="
+                             f"{self.d_sae}, got {ends}; e.g. {default_prefixes(self.d_sae)}")
+        if self.matryoshka_weights is not None:
+            w = self.matryoshka_weights = [float(v) for v in self.matryoshka_weights]
+            if len(w) != len(ends) or not all(math.isfinite(v) and v >= 0 for v in w) or not any(w):
+                raise ValueError(f"matryoshka_weights must be {len(ends)} non-negative numbers (one per prefix, "
+                                 f"not all 0), got {w}")
+
+    @property
+    def matryoshka_loss_weights(self) -> list[float]:
+        """w_l for each prefix (1 each unless given); [] for a flat SAE."""
+        if not self.matryoshka_prefixes:
+            return []
+        return list(self.matryoshka_weights or [1.0] * len(self.matryoshka_prefixes))
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}

@@ -1,6 +1,7 @@
 """Training losses (specs/saes.md "Losses"). All are computed in the scaled input space.
 
-- L_rec = Σ‖x − x̂‖² / Σ‖x − x̄‖² over the batch (normalised MSE = batch FVU).
+- L_rec = Σ‖x − x̂‖² / Σ‖x − x̄‖² over the batch (normalised MSE = batch FVU); for a Matryoshka SAE
+  Σ_l w_l·FVU_l over its nested prefixes (``reconstruction_loss``, saes/matryoshka.py).
 - AuxK (Gao et al. 2024, App. A.2): reconstruct the residual e = x − x̂ with the top-k_aux
   pre-activations among *dead* features, L_aux = ‖ê − e‖² / Σ‖e − ē‖², scaled by min(#dead/k_aux, 1).
 - aux_zipf: the same recipe over dead *and under-used* features U (see ``zipf_aux_set``).
@@ -16,6 +17,7 @@ from superscope.kernels import crow_uniform, dispatch
 from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput
+from .matryoshka import matryoshka_loss
 from .zipf import fit_zipf_exponent, zipf_targets
 
 
@@ -24,6 +26,14 @@ def normalized_mse(x_BD: Tensor, x_hat_BD: Tensor) -> Tensor:
     denom = (x_BD - x_BD.mean(0, keepdim=True)).pow(2).sum().clamp_min(1e-12)
     # one fused op forward and backward (vs sub/pow/sum and their backward): same values
     return F.mse_loss(x_hat_BD, x_BD, reduction="sum") / denom
+
+
+def reconstruction_loss(sae: BaseSAE, out: ForwardOutput) -> Tensor:
+    """L_rec of the step: the FVU, or for a Matryoshka SAE (``cfg.matryoshka_prefixes``) Σ_l w_l·FVU_l over
+    its prefixes (saes/matryoshka.py), from the same sparse codes."""
+    if sae.cfg.matryoshka_prefixes:
+        return matryoshka_loss(sae, out)
+    return normalized_mse(out.x_scaled, out.x_hat_scaled)
 
 
 def aux_reconstruction_loss(sae: BaseSAE, out: ForwardOutput, aux_mask_F: Tensor, k_aux: int) -> Tensor:

@@ -25,7 +25,7 @@ from .base import BaseSAE, ForwardOutput
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import SAEConfig, TrainConfig
 from .init import geometric_median, input_scale_for
-from .losses import aux_zipf_loss, auxk_loss, normalized_mse
+from .losses import aux_zipf_loss, auxk_loss, normalized_mse, reconstruction_loss
 from .persistence import create_sae, save_sae
 from .schedule import default_lr, default_warmup, lr_factor
 from .stats import dead_mask, default_dead_tokens, update_firing_stats
@@ -101,8 +101,9 @@ class Trainer:
         return self.sae(x)
 
     def losses(self, out: ForwardOutput) -> tuple[Tensor, Tensor]:
-        """(L_rec, L_aux) of the batch; their gradients are what the optimizer steps on."""
-        return normalized_mse(out.x_scaled, out.x_hat_scaled), self.aux_loss(out)
+        """(L_rec, L_aux) of the batch; their gradients are what the optimizer steps on. L_rec is the FVU, or
+        Σ_l w_l·FVU_l over a Matryoshka SAE's prefixes (``losses.reconstruction_loss``)."""
+        return reconstruction_loss(self.sae, out), self.aux_loss(out)
 
     def mean_over_ranks(self, values: Tensor) -> Tensor:
         """Loss figures of the whole batch (the identity in one process)."""
@@ -141,7 +142,11 @@ class Trainer:
             out = self.forward(x)
             l_rec, l_aux = self.losses(out)
             loss = l_rec + self.tc.aux_coef * l_aux
-            figures = self.mean_over_ranks(torch.stack([loss, l_rec, l_aux]).detach())
+            # the logged FVU is the full reconstruction's; a Matryoshka L_rec sums its prefixes' (logged as rec)
+            # (under DDP the Matryoshka FVU is the mean of the ranks' own FVUs, a close approximation)
+            nested = bool(self.sae.cfg.matryoshka_prefixes)
+            fvu = normalized_mse(out.x_scaled, out.x_hat_scaled) if nested else l_rec
+            figures = self.mean_over_ranks(torch.stack([loss, fvu, l_aux, l_rec]).detach())
             if not torch.isfinite(figures[0]):
                 raise FloatingPointError(f"loss became {float(figures[0])} at step {self.step}; lower the lr (last checkpoint is kept)")
             lr = self.optimizer_step(loss)
@@ -151,7 +156,8 @@ class Trainer:
             l0 = self.gather_rows(out.codes.l0_per_row()).float()
             return {"loss": float(figures[0]), "fvu": float(figures[1]), "aux": float(figures[2]), "l0": float(l0.mean()),
                     "l0_std": float(l0.std()) if l0.numel() > 1 else 0.0, "lr": lr,
-                    "dead_frac": float(dead_mask(self.sae, self.dead_tokens).float().mean())}
+                    "dead_frac": float(dead_mask(self.sae, self.dead_tokens).float().mean()),
+                    **({"rec": float(figures[3])} if nested else {})}
 
     def log(self, metrics: dict[str, float], started: float) -> None:
         if self.out_dir is None or self.step % self.tc.log_every:

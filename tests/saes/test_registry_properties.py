@@ -8,8 +8,9 @@ from superscope.saes.feature_choice import FeatureChoiceSAE
 from .conftest import ARCHS, make_sae
 
 
-def test_registry_has_the_four_variants():
-    assert set(ARCHS) == {"topk", "batchtopk", "mutual_choice", "feature_choice"}
+def test_registry_has_the_built_in_variants():
+    flat = {"topk", "batchtopk", "mutual_choice", "feature_choice"}
+    assert flat | {f"matryoshka_{name}" for name in flat} <= set(ARCHS)
 
 
 def test_forward_equals_decode_of_encode(arch):
