@@ -60,6 +60,9 @@ class RunConfig:
     """Seed for the corpus order, SAE init and shuffling."""
     feature_data: bool = True
     """Compute per-feature data (top examples, histograms, logits) for the dashboard."""
+    evals: bool = True
+    """Run the evaluation suite's quick version on the main hook's SAEs (analyses/evals; `superscope evals`
+    runs the full one); false skips it."""
     report: bool = True
     """Write report.html at the end."""
 

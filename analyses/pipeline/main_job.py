@@ -1,8 +1,9 @@
 """``superscope run``: the main job as named steps over one run folder (DESIGN.md "Data flow").
 
 harvest → train (middle layer, every architecture) → evaluate (model-free + spliced) →
-sweep (one SAE per layer and architecture) → probes → feature data → report → precompute (the
-dashboard's first-load caches, analyses/pipeline/precompute.py).
+sweep (one SAE per layer and architecture) → probes → feature data → evals (the evaluation suite's quick
+version, analyses/evals/suite.py) → report → precompute (the dashboard's first-load caches,
+analyses/pipeline/precompute.py).
 Each step records itself in run.json and is skipped when re-run on a finished folder, so an
 interrupted job resumes; the trainer resumes inside a step from its checkpoints.
 """
@@ -42,7 +43,7 @@ class Pipeline:
         self.run.root.mkdir(parents=True, exist_ok=True)
         if self.run.run_json.exists():
             previous = self.run.read()
-            if previous.get("config") != self.cfg.to_dict():
+            if not same_config(previous.get("config") or {}, self.cfg.to_dict()):
                 raise ValueError(f"{self.run.root} was made with another configuration; "
                                  "use a new --run-dir, or delete the folder to start over")
             return
@@ -147,6 +148,13 @@ class Pipeline:
         from superscope.analyses.features import write_feature_data
         return write_feature_data(self.run, self.model, hooks=[self.cfg.main_hook])
 
+    def evals(self) -> dict:
+        """The evaluation suite's quick version on the main hook's SAEs (analyses/evals/suite.py)."""
+        from superscope.analyses.evals.suite import SuiteConfig, run_suite
+        res = run_suite(self.run.root, SuiteConfig(quick=True, hooks=(self.cfg.main_hook,), model=self.cfg.model),
+                        load_model=lambda: self.model, log=self.log)
+        return {"written": res.count("written"), "failed": res.count("failed")}
+
     def report(self) -> dict:
         from superscope.analyses.report import write_report
         return {"report": str(write_report(self.run.root))}
@@ -165,10 +173,19 @@ class Pipeline:
         self.step("probes", self.probes)
         if self.cfg.feature_data:
             self.step("features", self.feature_data)
+        if self.cfg.evals:
+            self.step("evals", self.evals)
         if self.cfg.report:
             self.step("report", self.report)
         self.step("precompute", self.precompute)  # no config field: a finished run folder stays resumable
         return self.run.root
+
+
+def same_config(previous: dict, current: dict) -> bool:
+    """Whether a run folder's recorded config is ``current``; a field added to RunConfig since the folder was
+    made counts as recorded at its default (so an older run folder stays resumable)."""
+    defaults = RunConfig().to_dict()
+    return all(previous.get(k, defaults.get(k)) == current.get(k) for k in set(previous) | set(current))
 
 
 def format_table(table: dict[str, dict]) -> str:
