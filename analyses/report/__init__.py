@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from superscope.analyses.report import sections
 from superscope.analyses.report.page import Page, note
@@ -43,6 +44,11 @@ class ReportConfig:
     """Held-out tokens encoded for the per-token L0 vs difficulty plot."""
     n_feature_cards: int = 6
     """Feature cards shown (spread over the main hook's architectures and over firing density)."""
+    dashboard_url: str = "http://localhost:8501"
+    """Base URL of the dashboard that the feature cards link to (a report knows no server: this is where
+    `superscope dashboard` listens by default); each card opens <url>/features?run=…&hook=…&sae=…&feature=…"""
+    figure_format: Literal["png", "svg"] = "png"
+    """Format of the figures' download button (the camera in each figure's toolbar)."""
 
     def __post_init__(self) -> None:
         if self.difficulty_tokens < 16:
@@ -56,7 +62,8 @@ def build_report(run_root: str | Path, cfg: ReportConfig | None = None) -> tuple
     cfg = cfg or ReportConfig()
     data = load_run(run_root)
     page = Page(f"superscope report — {data.name}",
-                f"{data.info.get('model', '')} · {len(data.saes)} SAEs · written {time.strftime('%Y-%m-%d %H:%M')}")
+                f"{data.info.get('model', '')} · {len(data.saes)} SAEs · written {time.strftime('%Y-%m-%d %H:%M')}",
+                figure_format=cfg.figure_format)
     for key, title, add in SECTIONS:
         n = len(page.sections)
         try:

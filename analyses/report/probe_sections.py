@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from superscope.analyses.runs.data import arch_key, hook_layer
+from superscope.analyses.runs.formatting import fmt_ci, fmt_num
 from superscope.saes.registry import arch_color, arch_label
 
 
@@ -173,7 +174,7 @@ def bfs_gap_rows(r) -> list[dict]:
         row: dict = {"step": step}
         for upper, lower, name in BFS_GAPS:
             g = next((g for g in r.score_gaps if g.step == step and g.upper == upper and g.lower == lower), None)
-            row[name] = f"{g.gap:.2f} [{g.ci_low:.2f}, {g.ci_high:.2f}]" if g else "–"
+            row[name] = f"{fmt_num(g.gap)} {fmt_ci(g.ci_low, g.ci_high)}" if g else "–"
         rows.append(row)
     return rows
 

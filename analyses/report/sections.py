@@ -5,11 +5,14 @@ turns any error inside a section into such a note)."""
 from __future__ import annotations
 
 import html
+from urllib.parse import urlencode
 
 from superscope.analyses.report import probe_sections as P
 from superscope.analyses.report import sae_sections as S
 from superscope.analyses.report.page import Page, caption, note, table
 from superscope.analyses.runs.data import RunData, optional
+from superscope.analyses.runs.formatting import fmt_count, fmt_seconds
+from superscope.analyses.runs.timeline import steps as run_steps
 from superscope.saes.registry import arch_label
 
 
@@ -21,9 +24,9 @@ def add_summary(page: Page, data: RunData, cfg) -> None:
                          ("corpus", info.get("corpus")), ("main hook", info.get("main_hook")),
                          ("hooks", info.get("hooks")), ("architectures", info.get("archs")), ("seed", info.get("seed")))]
     s.parts.append(table(rows))
-    steps = [{"step": k, **{kk: vv for kk, vv in v.items() if kk != "done"}} for k, v in (info.get("steps") or {}).items()]
+    steps = run_steps(info)
     if steps:
-        s.parts += ["<h3>Steps</h3>", table(steps)]
+        s.parts += ["<h3>Steps</h3>", steps_table(steps)]
     config = info.get("config") or {}
     if config:
         s.parts += ["<h3>Configuration</h3>", table([{"option": k, "value": str(v)} for k, v in config.items()])]
@@ -32,6 +35,27 @@ def add_summary(page: Page, data: RunData, cfg) -> None:
         s.parts += ["<h3>Versions</h3>", table([versions])]
     if data.missing():
         s.parts.append(note("Missing or unreadable: " + "; ".join(data.missing())))
+
+
+def steps_table(steps) -> str:
+    """The run's steps as a compact timeline: step, duration, what it made (linked to its section)."""
+    rows = []
+    for st in steps:
+        made = html.escape(st.made)
+        if st.section:
+            made += f" <a href='#{st.section}'>→ {html.escape(st.section.replace('_', ' '))}</a>"
+        rows.append(f"<tr><td>{html.escape(st.step)}</td><td class=num>{fmt_seconds(st.seconds)}</td>"
+                    f"<td style='text-align:left'>{made}</td></tr>")
+    total = sum(st.seconds or 0 for st in steps)
+    return ("<table class='t steps'><thead><tr><th>Step</th><th title='wall-clock time of the step'>Duration</th>"
+            "<th title='what the step wrote into the run folder'>What it made</th></tr></thead><tbody>"
+            + "".join(rows) + f"</tbody></table><p class='caption'>{len(steps)} steps, {fmt_seconds(total)} in all.</p>")
+
+
+def feature_url(base: str, run: str, hook: str, arch: str, feature: int) -> str:
+    """The dashboard's URL of one feature (the Feature browser reopens it from these query parameters)."""
+    query = urlencode({"run": run, "hook": hook, "sae": arch, "feature": int(feature)})
+    return f"{base.rstrip('/')}/features?{query}"
 
 
 def add_saes(page: Page, data: RunData, cfg) -> None:
@@ -56,7 +80,7 @@ def add_saes(page: Page, data: RunData, cfg) -> None:
 
 
 def add_difficulty(page: Page, data: RunData, cfg) -> None:
-    from superscope.analyses.report.difficulty import l0_vs_difficulty
+    from superscope.analyses.report.difficulty import cached_l0_vs_difficulty
 
     s = page.section("difficulty", "Adaptive allocation: per-token L0 vs difficulty")
     hook = data.main_hook
@@ -64,7 +88,7 @@ def add_difficulty(page: Page, data: RunData, cfg) -> None:
         s.parts.append(note(f"Needs SAEs and held-out activations at the main hook (heldout/{hook}/); "
                             "they are missing."))
         return
-    res = l0_vs_difficulty(data.root, hook, max_tokens=cfg.difficulty_tokens)
+    res = cached_l0_vs_difficulty(data.root, hook, max_tokens=cfg.difficulty_tokens)
     s.parts.append(caption("Difficulty of a token = its reconstruction error under the TopK SAE (share of FVU). "
                            "TopK spends k features on every token; FC / MC can spend more on hard tokens. A rising "
                            "curve and Spearman ρ > 0 show adaptive allocation."))
@@ -151,14 +175,20 @@ def add_feature_cards(page: Page, data: RunData, cfg) -> None:
         s.parts.append(note("No feature data (features/ is empty): run `superscope run` with feature data on."))
         return
     per = max(1, cfg.n_feature_cards // len(folders))
+    base = getattr(cfg, "dashboard_url", "http://localhost:8501")
+    s.parts.append(caption(f"Each card's title opens the feature in the dashboard at {base} (start it with "
+                           f"`superscope dashboard`; another address: `superscope report --dashboard-url URL`)."))
     for h, a, p in folders:
         fd = FeatureData(p)
         s.parts.append(f"<h3>{html.escape(h)} / {arch_label(a)} "
-                       f"({fd.index['n_tokens']} held-out tokens, {fd.index.get('inference_mode')} mode)</h3>")
+                       f"({fmt_count(fd.index['n_tokens'])} held-out tokens, {fd.index.get('inference_mode')} mode)</h3>")
         for f in pick_features(fd, per):
             card = fd.card(f)
             logits = ", ".join(repr(t) for t, _ in card.top_logits[:6])
-            s.parts.append(f"<div class='card'><b>feature {f}</b>" + (f" — promotes {html.escape(logits)}" if logits else "")
+            url = html.escape(feature_url(base, data.name, h, a, f), quote=True)
+            s.parts.append(f"<div class='card' id='feature-{html.escape(a)}-{f}'><a class='feature-link' href='{url}' "
+                           f"target='_blank' rel='noopener'><b>feature {f}</b> ↗ dashboard</a>"
+                           + (f" — promotes {html.escape(logits)}" if logits else "")
                            + card.html(n_top=6) + page.figure(card.figure()) + "</div>")
     if optional(data.info, "steps", "features") is None:
         s.parts.append(note("The features step is not marked done in run.json; these cards may be stale."))

@@ -49,9 +49,42 @@ def test_report_is_self_contained(report_html):
     rest = re.sub(r"<script>/\*\*\s*\* plotly\.js v.*?</script>", "", report_html,
                   count=1, flags=re.DOTALL)
     assert len(rest) < len(report_html) - 1_000_000  # the library was that script
-    assert not re.findall(r"https?://", rest)  # nothing else refers to the network
+    # nothing else refers to the network but the feature cards' links to the dashboard (opened on a click)
+    links = re.findall(r"<a class='feature-link' href='(http://localhost:8501/features\?[^']+)'", rest)
+    assert len(links) == 3
+    rest = re.sub(r"href='http://localhost:8501/features\?[^']+'", "", rest).replace("at http://localhost:8501 (", "")
+    assert not re.findall(r"https?://", rest)
     assert not re.search(r"<script[^>]+src=", report_html)
     assert rest.count("Plotly.newPlot(") >= 10
+
+
+def test_report_formats_labels_contents_and_feature_links(report_html, run_root):
+    from urllib.parse import parse_qs, urlsplit
+
+    from superscope.analyses.runs.data import load_run
+    from superscope.analyses.runs.labels import LABELS
+    # a table of contents with every section and the sub-headings
+    toc = re.search(r"<nav class='toc' id='contents'>(.*?)</nav>", report_html, re.S).group(1)
+    for key, _, _ in SECTIONS:
+        assert f"href='#{key}'" in toc
+    assert "href='#saes-1'" in toc and "<h3 id='saes-1'>" in report_html
+    # the same labels as the dashboard, with their definitions as tooltips
+    fvu = LABELS["FVU"]
+    assert f"<th title='{fvu.help}'>{fvu.text}</th>" in report_html.replace("&#x27;", "'")
+    assert ">Dead in training</th>" in report_html and ">dead in training %</th>" not in report_html
+    # numbers by meaning: L0 spread as ± (3 significant digits), percentages with %
+    data = load_run(run_root)
+    mc = next(e for e in data.at(data.main_hook) if e.arch == "mutual_choice")
+    from superscope.analyses.runs.formatting import fmt
+    assert f"<td class=num>{fmt(mc.eval['l0_std'], 'spread')}</td>" in report_html
+    assert f"<td class=num>{fmt(100 * mc.eval['dead_frac'], 'points')}</td>" in report_html
+    # the steps as a timeline with sentences
+    assert "<table class='t steps'>" in report_html and "Harvested" in report_html
+    # each feature card links to the dashboard's page for that feature
+    link = re.search(r"<a class='feature-link' href='([^']+)'", report_html).group(1).replace("&amp;", "&")
+    q = parse_qs(urlsplit(link).query)
+    assert q["run"] == [data.name] and q["hook"] == [data.main_hook] and q["sae"][0] in {e.arch for e in data.saes}
+    assert f"id='feature-{q['sae'][0]}-{q['feature'][0]}'" in report_html
 
 
 def test_partial_run_degrades_with_notes(run_root, tmp_path):

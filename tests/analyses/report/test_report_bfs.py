@@ -29,7 +29,8 @@ def test_gap_rows_put_the_built_in_gap_last(bfs_dict):
     assert [row["step"] for row in rows] == list(r.steps)
     assert list(rows[0]) == ["step", "frontier − reachable", "reachable − not reachable", "optimal − frontier (built in)"]
     first = next(g for g in r.score_gaps if g.step == r.steps[0] and g.upper == "frontier")
-    assert rows[0]["frontier − reachable"].startswith(f"{first.gap:.2f} [")
+    from superscope.analyses.runs.formatting import fmt_ci, fmt_num
+    assert rows[0]["frontier − reachable"] == f"{fmt_num(first.gap)} {fmt_ci(first.ci_low, first.ci_high)}"
 
 
 def test_bfs_section_leads_with_the_informative_gaps_and_says_what_is_built_in(bfs_dict):
@@ -38,7 +39,7 @@ def test_bfs_section_leads_with_the_informative_gaps_and_says_what_is_built_in(b
     html = page.render()
     section = html[html.index("<section id='bfs'>"):]
     assert "built in" in section and "tied LM head" in section
-    headers = re.findall(r"<th>([^<]*)</th>", section)
-    assert headers[1:4] == ["frontier − reachable", "reachable − not reachable", "optimal − frontier (built in)"]
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", section)
+    assert headers[0] == "Step" and headers[1:4] == ["frontier − reachable", "reachable − not reachable", "optimal − frontier (built in)"]
     assert section.index("frontier − reachable") < section.index("<pre>")  # before the full table
     assert "<p class='note'>" not in section  # a complete run's report has no notes
