@@ -8,6 +8,15 @@ SAELens ``jumprelu`` with their learned thresholds (θ broadcast for MC, θ_f fo
 inference mode of specs/saes.md, z = ReLU(pre)·1[pre > θ].
 Import reads a SAELens folder (``topk`` or ``jumprelu`` architectures) into the matching superscope
 variant, or a pretrained release by name when the hub is reachable.
+
+BatchTopK and Matryoshka-BatchTopK as SAELens does them (sae_lens/saes/batchtopk_sae.py,
+matryoshka_batchtopk_sae.py): exported as ``jumprelu`` with the learned global threshold broadcast to
+every latent, and ``metadata.training_architecture`` / ``training_architecture_details`` (k,
+matryoshka_widths) saying what was trained; the latent order is the prefix order, unpermuted. Import
+reads such a ``jumprelu`` folder, and SAELens' training folders of ``batchtopk`` / ``matryoshka_batchtopk``
+(``topk_threshold``, decoder norms folded when ``rescale_acts_by_decoder_norm``), into BatchTopKSAE /
+MatryoshkaBatchTopKSAE (threshold mode for a jumprelu folder, batch mode for a training folder, as
+sae_lens encodes each).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from .atomic_io import read_json, read_safetensors, write_json, write_safetensor
 from .base import BaseSAE
 from .config import SAEConfig
 from .persistence import create_sae
+from .topk import TopKSAE
 
 SAELENS_CFG = "cfg.json"
 SAELENS_WEIGHTS = "sae_weights.safetensors"
@@ -45,14 +55,62 @@ def export_saelens(sae: BaseSAE, folder: str | Path) -> Path:
            "apply_b_dec_to_input": True, "normalize_activations": "none", "reshape_activations": "none",
            "metadata": {"model_name": sae.cfg.model_name or None, "hook_name": sae.cfg.hook_name or None,
                         "superscope_architecture": sae.cfg.architecture}}
-    if sae.cfg.architecture == "topk":
+    if isinstance(sae, TopKSAE):  # TopK and Matryoshka-TopK: the same per-token selection
         cfg.update(architecture="topk", k=sae.cfg.k)
     else:
         cfg.update(architecture="jumprelu")
         tensors["threshold"] = _thresholds_F(sae).to(sae.W_enc.dtype)
+    cfg["metadata"].update(saelens_training_metadata(sae))
     write_safetensors(folder / SAELENS_WEIGHTS, tensors)
     write_json(folder / SAELENS_CFG, cfg)
     return folder
+
+
+BATCHTOPK_NAMES = {"batchtopk": "batchtopk", "matryoshka_batchtopk": "matryoshka_batchtopk"}
+"""Our architectures SAELens has a training architecture of the same name for (exported as jumprelu)."""
+
+
+def saelens_training_metadata(sae: BaseSAE) -> dict:
+    """``training_architecture`` (+ details) as SAELens records them in an inference folder; {} otherwise."""
+    name = BATCHTOPK_NAMES.get(sae.cfg.architecture)
+    if name is None:
+        return {}
+    details = {"k": sae.cfg.k}
+    if sae.cfg.matryoshka_prefixes:
+        details["matryoshka_widths"] = list(sae.cfg.matryoshka_prefixes)
+    return {"training_architecture": name, "training_architecture_details": details}
+
+
+def batchtopk_from_saelens(cfg: dict, tensors: dict[str, torch.Tensor], common: dict,
+                           source: str) -> tuple[BaseSAE, dict[str, torch.Tensor]] | None:
+    """A SAELens BatchTopK / Matryoshka-BatchTopK (training folder, or jumprelu folder with one global
+    threshold and that training_architecture) → (our SAE with θ set, the tensors to copy); None if not one."""
+    arch, meta = cfg.get("architecture"), cfg.get("metadata") or {}
+    details = {**(meta.get("training_architecture_details") or {}), **cfg}
+    if arch == "jumprelu":
+        threshold = tensors.get("threshold")
+        if (meta.get("training_architecture") not in BATCHTOPK_NAMES or threshold is None
+                or not bool((threshold == threshold.reshape(-1)[0]).all())):
+            return None
+        name, theta, mode = meta["training_architecture"], float(threshold.reshape(-1)[0]), "threshold"
+    elif arch in BATCHTOPK_NAMES:
+        name, theta, mode = arch, float(tensors.get("topk_threshold", torch.zeros(()))), "batch"
+        if details.get("rescale_acts_by_decoder_norm", True):  # SAELens' default: fold ‖W_dec,f‖ in
+            norm_F = tensors["W_dec"].norm(dim=1).clamp_min(1e-8)
+            tensors = {**tensors, "W_enc": tensors["W_enc"] * norm_F, "b_enc": tensors["b_enc"] * norm_F,
+                       "W_dec": tensors["W_dec"] / norm_F[:, None]}
+    else:
+        return None
+    k = float(details.get("k", 32))
+    if k != int(k):
+        raise ValueError(f"{source}: BatchTopK k={k} is not an integer; superscope budgets M = k·B with an integer k")
+    widths = details.get("matryoshka_widths") if name == "matryoshka_batchtopk" else None
+    if widths and widths[-1] != common["d_sae"]:
+        widths = [*widths, common["d_sae"]]  # SAELens appends the full width the same way
+    sae = create_sae(SAEConfig(architecture=name, k=int(k), inference_mode=mode, matryoshka_prefixes=widths, **common))
+    sae.theta.fill_(theta)
+    sae.theta_updates.fill_(1)
+    return sae, tensors
 
 
 def import_saelens(folder_or_release: str | Path, sae_id: str | None = None) -> BaseSAE:
@@ -75,7 +133,9 @@ def _from_saelens(cfg: dict, tensors: dict[str, torch.Tensor], source: str) -> B
     meta = cfg.get("metadata") or {}
     common = dict(d_in=int(cfg["d_in"]), d_sae=int(cfg["d_sae"]), hook_name=meta.get("hook_name") or cfg.get("hook_name") or "",
                   model_name=meta.get("model_name") or cfg.get("model_name") or "")
-    if arch == "topk":
+    if (found := batchtopk_from_saelens(cfg, tensors, common, source)) is not None:
+        sae, tensors = found
+    elif arch == "topk":
         sae = create_sae(SAEConfig(architecture="topk", k=int(cfg.get("k", 32)), **common))
     elif arch == "jumprelu":
         threshold = tensors["threshold"].float()
@@ -83,7 +143,8 @@ def _from_saelens(cfg: dict, tensors: dict[str, torch.Tensor], source: str) -> B
         sae = create_sae(SAEConfig(architecture="feature_choice", k=l0_guess, inference_mode="threshold", **common))
         sae.theta_F.copy_(threshold)
     else:
-        raise ValueError(f"{source}: SAELens architecture {arch!r} has no superscope equivalent (topk, jumprelu)")
+        raise ValueError(f"{source}: SAELens architecture {arch!r} has no superscope equivalent (topk, jumprelu, "
+                         "batchtopk, matryoshka_batchtopk)")
     with torch.no_grad():
         for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
             if name not in tensors or tensors[name].shape != getattr(sae, name).shape:

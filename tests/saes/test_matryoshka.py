@@ -133,3 +133,80 @@ def test_inner_prefix_reconstructs_alone_unlike_flat():
             inner[arch] = prefix_fvus(c.values_N, c.crow_B1, c.cols_N, sae.W_dec, sae.b_dec, out.x_scaled, (16, 32, 64, 128))
     assert inner["matryoshka_batchtopk"][0] < 0.85 * inner["batchtopk"][0], inner
     assert inner["matryoshka_batchtopk"][-1] < 0.25, inner
+
+
+# ---- SAELens interop: Matryoshka-BatchTopK as SAELens stores it (a JumpReLU with the global threshold) ----
+
+def _trained_matryoshka_batchtopk():
+    sae = _sae("matryoshka_batchtopk", input_scale=0.6)
+    sae.theta.fill_(0.3)
+    sae.eval()
+    return sae
+
+
+def test_export_matryoshka_batchtopk_loads_in_sae_lens_as_jumprelu(tmp_path):
+    import json
+
+    from sae_lens import SAE
+
+    from superscope.saes.interop import export_saelens, import_saelens
+
+    sae = _trained_matryoshka_batchtopk()
+    sae.cfg.inference_mode = "threshold"
+    export_saelens(sae, tmp_path)
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    assert cfg["architecture"] == "jumprelu"
+    assert cfg["metadata"]["training_architecture"] == "matryoshka_batchtopk"
+    assert cfg["metadata"]["training_architecture_details"]["matryoshka_widths"] == [3, 6, 12, 24, 48]
+    loaded = SAE.load_from_disk(tmp_path)
+    x = torch.randn(25, 12, generator=torch.Generator().manual_seed(5)) * 2
+    torch.testing.assert_close(loaded.encode(x), sae.encode(x), atol=1e-5, rtol=1e-5)
+    back = import_saelens(tmp_path)
+    assert type(back) is type(sae) and back.cfg.matryoshka_prefixes == sae.cfg.matryoshka_prefixes
+    assert back.cfg.inference_mode == "threshold" and back.cfg.k == sae.cfg.k
+    torch.testing.assert_close(back.encode(x), sae.encode(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(back.encode(x), loaded.encode(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["batchtopk", "matryoshka_batchtopk"])
+def test_import_sae_lens_training_and_inference_folders(name, tmp_path):
+    """A SAELens-trained (here: randomly initialised, non-unit decoder norms, a set threshold) BatchTopK /
+    Matryoshka-BatchTopK: its training folder imports in batch mode with SAELens' codes, its inference folder
+    (jumprelu) in threshold mode with the JumpReLU's codes."""
+    import sae_lens
+    from sae_lens import SAE
+
+    from superscope.saes.interop import import_saelens
+
+    cls, cfg_cls = {"batchtopk": (sae_lens.BatchTopKTrainingSAE, sae_lens.BatchTopKTrainingSAEConfig),
+                    "matryoshka_batchtopk": (sae_lens.MatryoshkaBatchTopKTrainingSAE,
+                                             sae_lens.MatryoshkaBatchTopKTrainingSAEConfig)}[name]
+    extra = {"matryoshka_widths": [6, 12, 24, 48]} if name == "matryoshka_batchtopk" else {}
+    torch.manual_seed(0)
+    theirs = cls(cfg_cls(d_in=12, d_sae=48, k=4, device="cpu", **extra))
+    with torch.no_grad():
+        theirs.W_dec.mul_(torch.rand(48, 1) + 0.5)
+        theirs.b_enc.normal_(0, 0.05)
+        theirs.b_dec.normal_(0, 0.1)
+        theirs.topk_threshold.fill_(0.02)
+    theirs.save_model(tmp_path / "train")
+    theirs.save_inference_model(tmp_path / "infer")
+    x = torch.randn(50, 12, generator=torch.Generator().manual_seed(2))
+
+    ours = import_saelens(tmp_path / "train")
+    assert ours.cfg.architecture == name and ours.cfg.inference_mode == "batch" and ours.cfg.k == 4
+    assert ours.cfg.matryoshka_prefixes == extra.get("matryoshka_widths")
+    with torch.no_grad():
+        z_theirs = theirs.encode(x)
+        z_ours = ours.encode(x)
+    assert int((z_ours > 0).sum()) == int((z_theirs > 0).sum()) > 0
+    torch.testing.assert_close(z_ours, z_theirs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.decode(z_ours), theirs.decode(z_theirs), atol=1e-5, rtol=1e-5)
+
+    inference = SAE.load_from_disk(tmp_path / "infer")
+    ours = import_saelens(tmp_path / "infer")
+    assert ours.cfg.architecture == name and ours.cfg.inference_mode == "threshold"
+    with torch.no_grad():
+        z_theirs = inference.encode(x)
+    assert int((z_theirs > 0).sum()) > 0
+    torch.testing.assert_close(ours.encode(x), z_theirs, atol=1e-5, rtol=1e-5)
