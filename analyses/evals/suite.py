@@ -2,15 +2,17 @@
 run folder, or on SAE folders outside a run (superscope's or SAELens'), one JSON file each:
 
     runs/<run>/evals/<hook>/<arch>/<metric>.json
-    {"metric", "hook", "architecture", "sae", "quick", "config", "elapsed_s", "finished",
-     "summary": {SAEBench-named scalars for the table and the Pareto plots},
-     "result": <the metric's result.to_dict()>}          — or "error": "<one line>" instead of the result
+    {<the metric's result.to_dict(): SAEBench's fields (eval_type_id, eval_config, eval_result_metrics,
+      eval_result_details, ...) at the top level, as SAEBench writes them>,
+     "suite": {"metric", "hook", "architecture", "sae", "quick", "config", "elapsed_s", "finished",
+               "summary": {the scalars of the table and the Pareto plots}}}
+    a failed metric: {"suite": {..., "error": "<one line>"}}
 
 Writes are atomic; a written result is skipped on the next call (resume) unless ``force``, except that a
-quick result does not stand in for a full one; a failed metric records its error line and the others go
-on. Metrics are registered by name in ``METRICS`` (module, config class, evaluate function): adding one is
-one line. A metric module is imported only when the metric runs, so a missing or broken module is that
-metric's error, not the suite's.
+quick result does not stand in for a full one (and a failure is retried); a failed metric records its
+error line and the others go on. Metrics are registered by name in ``METRICS`` (module, config class,
+evaluate function): adding one is one line. A metric module is imported only when the metric runs, so a
+missing or broken module is that metric's error, not the suite's.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ class MetricEntry:
 METRICS: dict[str, MetricEntry] = {
     "core": MetricEntry("superscope.analyses.evals.core", "CoreConfig", "evaluate_core", "summary", needs_model=False),
     "sparse_probing": MetricEntry("superscope.analyses.evals.sparse_probing", "SparseProbingConfig",
-                                  "evaluate_sparse_probing"),
-    "absorption": MetricEntry("superscope.analyses.evals.absorption", "AbsorptionConfig", "evaluate_absorption"),
+                                  "evaluate_sparse_probing", "summary"),
+    "absorption": MetricEntry("superscope.analyses.evals.absorption", "AbsorptionConfig", "evaluate_absorption",
+                              "summary"),
     "autointerp": MetricEntry("superscope.analyses.evals.autointerp", "AutointerpConfig", "evaluate_autointerp"),
 }
 """name → where its config and evaluate function live (imported when the metric runs)."""
@@ -144,6 +147,10 @@ def metric_parts(name: str) -> tuple[type, Callable, Callable[[Any], dict] | Non
     return getattr(module, entry.config), getattr(module, entry.evaluate), summary
 
 
+TOP_LEVEL_SUMMARY = ("autointerp_score", "mean_balanced_accuracy", "median_balanced_accuracy", "mean_f1", "median_f1")
+"""Scalars a metric's to_dict() may hold at its top level (autointerp's), taken into the summary as they are."""
+
+
 def headline_summary(result: Any) -> dict[str, float]:
     """The numeric headline values of a result (saes.result_repr.ResultRepr), by label."""
     out = {}
@@ -161,7 +168,8 @@ def is_done(path: Path, quick: bool) -> bool:
         data = read_json(path)
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and "result" in data and (quick or not data.get("quick", False))
+    suite = data.get("suite") if isinstance(data, dict) else None
+    return isinstance(suite, dict) and "error" not in suite and (quick or not suite.get("quick", False))
 
 
 # ---- finding the SAEs --------------------------------------------------------------------------------
@@ -254,19 +262,21 @@ def check_width(sae: Any, target: SAETarget, d_model: int | None) -> None:
 
 
 # ---- running ---------------------------------------------------------------------------------------
-def run_metric(name: str, sae: Any, context: EvalContext, quick: bool, config: Any = None) -> dict:
-    """Evaluate one metric (with ``config``, default its quick() or full config); the JSON document of its
-    result file."""
+def run_metric(name: str, sae: Any, context: EvalContext, quick: bool, config: Any = None) -> tuple[dict, dict]:
+    """Evaluate one metric (with ``config``, default its quick() or full config); (the suite's record of the
+    run: config, time, summary; the result's to_dict())."""
     config_cls, evaluate, summarise = metric_parts(name)
     if config is None:
         config = config_cls.quick() if quick else config_cls()
     t0 = time.perf_counter()
     result = evaluate(sae, context, config)
     as_dict = result.to_dict()
-    summary = summarise(as_dict) if summarise is not None else headline_summary(result)
+    if summarise is not None:
+        summary = summarise(as_dict)
+    else:
+        summary = {k: as_dict[k] for k in TOP_LEVEL_SUMMARY if k in as_dict} or headline_summary(result)
     return {"config": dataclasses.asdict(config), "elapsed_s": round(time.perf_counter() - t0, 2),
-            "summary": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()},
-            "result": as_dict}
+            "summary": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}}, as_dict
 
 
 def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, saes: Sequence[str | Path] = (),
@@ -317,14 +327,14 @@ def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, sa
                     "quick": config.quick}
             t0 = time.perf_counter()
             try:
-                doc = {**head, **run_metric(name, sae, context, config.quick, (overrides or {}).get(name))}
+                info, result = run_metric(name, sae, context, config.quick, (overrides or {}).get(name))
                 record = SuiteRecord(t.hook, t.name, name, "written", path)
             except Exception as err:  # one metric's failure must not stop the others
-                doc = {**head, "error": one_line(err)}
-                record = SuiteRecord(t.hook, t.name, name, "failed", path, error=doc["error"])
+                info, result = {"error": one_line(err)}, {}
+                record = SuiteRecord(t.hook, t.name, name, "failed", path, error=info["error"])
             record.seconds = time.perf_counter() - t0
-            doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-            write_json(path, doc)
+            suite = {**head, **info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            write_json(path, {**{k: v for k, v in result.items() if k != "suite"}, "suite": suite})
             report.records.append(record)
             log(f"[evals] {t.hook} {t.name} {name}: {record.status} in {record.seconds:.1f} s"
                 + (f" — {record.error}" if record.error else ""))

@@ -4,8 +4,8 @@
     runs/<run>/evals/sweep/<hook>/<arch>_k<k>/<metric>.json      the L0 sweep's SAEs (beside their weights)
     runs/<run>/evals/cache/                                      what metrics cache (not results)
 
-Each file is the suite's envelope (analyses/evals/suite.py): ``summary`` (SAEBench-named scalars),
-``result`` (the metric's full to_dict()) or ``error`` (one line). ``load_evals`` never raises for a
+Each file holds the metric's result (SAEBench's fields at the top level) and the suite's record under
+``suite`` (analyses/evals/suite.py): ``summary`` (the scalars of the table), ``quick``, or ``error`` (one line). ``load_evals`` never raises for a
 broken file: it is listed in ``unreadable``.
 """
 
@@ -26,12 +26,22 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "core": [("fvu", "FVU"), ("l0", "L0"), ("ce_loss_score", "CE-loss recovered"), ("kl_div_with_sae", "KL"),
              ("cossim", "cos(x, x̂)"), ("l2_ratio", "L2 ratio"), ("relative_reconstruction_bias", "shrinkage γ"),
              ("freq_over_1_percent", "dense > 1 %"), ("average_max_abs_decoder_cosine_sim", "max |cos| decoder")],
+    "sparse_probing": [("llm_test_accuracy", "probe: dense"), ("sae_top_1_test_accuracy", "probe: top-1"),
+                       ("sae_top_2_test_accuracy", "probe: top-2"), ("sae_top_5_test_accuracy", "probe: top-5"),
+                       ("sae_top_20_test_accuracy", "probe: top-20"), ("sae_test_accuracy", "probe: all latents")],
+    "absorption": [("mean_absorption_fraction_score", "absorption"), ("mean_full_absorption_score", "full absorption"),
+                   ("mean_num_split_features", "split latents")],
+    "autointerp": [("autointerp_score", "detection bal. acc."), ("median_balanced_accuracy", "detection median"),
+                   ("mean_f1", "detection F1")],
 }
 """metric → the summary fields shown in the table (others: every summary field, by its own name)."""
 
 PARETO: dict[str, tuple[str, str, str]] = {
     "fvu": ("core", "fvu", "FVU (lower is better)"),
     "ce_loss_score": ("core", "ce_loss_score", "CE-loss recovered"),
+    "sparse_probing": ("sparse_probing", "sae_top_1_test_accuracy", "Sparse probing: top-1 test accuracy"),
+    "absorption": ("absorption", "mean_absorption_fraction_score", "Absorption fraction (lower is better)"),
+    "autointerp": ("autointerp", "autointerp_score", "Interpretability: detection balanced accuracy"),
 }
 """Pareto-plot key → (metric, summary field, axis title); plotted against the core metric's L0."""
 
@@ -48,16 +58,21 @@ class EvalRecord:
     doc: dict
 
     @property
+    def suite(self) -> dict:
+        return self.doc.get("suite") or {}
+
+    @property
     def error(self) -> str | None:
-        return self.doc.get("error")
+        return self.suite.get("error")
 
     @property
     def summary(self) -> dict[str, Any]:
-        return self.doc.get("summary") or {}
+        return self.suite.get("summary") or {}
 
     @property
     def result(self) -> dict:
-        return self.doc.get("result") or {}
+        """The metric's to_dict() (everything but the suite's record)."""
+        return {k: v for k, v in self.doc.items() if k != "suite"}
 
     @property
     def arch(self) -> str:
@@ -115,7 +130,7 @@ class EvalsData:
                 cols = TABLE_COLUMNS.get(metric) or [(k, f"{metric}: {k}") for k in rec.summary]
                 for key, title in cols:
                     row[title] = rec.summary.get(key)
-                if rec.doc.get("quick"):
+                if rec.suite.get("quick"):
                     row.setdefault("quick", []).append(metric)
             if "quick" in row:
                 row["quick"] = ", ".join(row["quick"])
@@ -147,10 +162,10 @@ def _read(path: Path, hook: str, name: str, out: EvalsData) -> EvalRecord | None
     except (OSError, ValueError) as err:
         out.unreadable.append(str(err))
         return None
-    if not isinstance(doc, dict) or "metric" not in doc:
-        out.unreadable.append(f"{path} is not an evaluation-suite result")
+    if not isinstance(doc, dict) or "metric" not in (doc.get("suite") or {}):
+        out.unreadable.append(f"{path} is not an evaluation-suite result (no 'suite' record)")
         return None
-    return EvalRecord(hook, name, str(doc["metric"]), path, doc)
+    return EvalRecord(hook, name, str(doc["suite"]["metric"]), path, doc)
 
 
 def load_evals(run_root: str | Path) -> EvalsData:

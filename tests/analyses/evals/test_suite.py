@@ -42,19 +42,21 @@ def test_core_files_have_the_right_names_and_numbers(run):
     assert report.count("written") == len(ARCHS) and report.count("failed") == 0
     for arch in ARCHS:
         doc = read(run / "evals" / MAIN / arch / "core.json")
-        assert (doc["metric"], doc["hook"], doc["architecture"], doc["quick"]) == ("core", MAIN, arch, False)
-        metrics = doc["result"]["eval_result_metrics"]
+        suite = doc["suite"]
+        assert (suite["metric"], suite["hook"], suite["architecture"], suite["quick"]) == ("core", MAIN, arch, False)
+        assert doc["eval_type_id"] == "core"  # SAEBench's fields at the top level
+        metrics = doc["eval_result_metrics"]
         assert set(metrics) >= {"model_performance_preservation", "reconstruction_quality", "shrinkage", "sparsity",
                                 "misc_metrics"}
         recorded = read(run / "saes" / MAIN / arch / "metrics.json")
         # CE-loss recovered is taken from metrics.json (the pipeline measured it), not recomputed
-        assert doc["summary"]["ce_loss_score"] == recorded["splice"]["ce_loss_recovered"]
-        assert doc["result"]["eval_result_unstructured"]["splice_source"] == "metrics.json"
+        assert suite["summary"]["ce_loss_score"] == recorded["splice"]["ce_loss_recovered"]
+        assert doc["eval_result_unstructured"]["splice_source"] == "metrics.json"
     topk = read(run / "evals" / MAIN / "topk" / "core.json")
     recorded = read(run / "saes" / MAIN / "topk" / "metrics.json")["eval"]
     # TopK is per token, so the held-out FVU / L0 equal the pipeline's whatever the batching
-    assert topk["summary"]["fvu"] == pytest.approx(recorded["fvu"], rel=1e-5)
-    assert topk["summary"]["l0"] == pytest.approx(recorded["l0_mean"])
+    assert topk["suite"]["summary"]["fvu"] == pytest.approx(recorded["fvu"], rel=1e-5)
+    assert topk["suite"]["summary"]["l0"] == pytest.approx(recorded["l0_mean"])
     assert not (run / "evals" / HOOKS[0]).exists()  # only the main hook by default
 
 
@@ -66,7 +68,7 @@ def test_resume_skips_written_results_and_force_recomputes(run):
     assert again.count("skipped") == len(ARCHS) and again.count("written") == 0
     assert path.stat().st_mtime_ns == first
     full = run_suite(run, SuiteConfig(metrics=("core",), archs=("topk",)), log=quiet)  # quick does not stand in
-    assert [r.status for r in full.records] == ["written"] and read(path)["quick"] is False
+    assert [r.status for r in full.records] == ["written"] and read(path)["suite"]["quick"] is False
     assert run_suite(run, SuiteConfig(metrics=("core",), quick=True, archs=("topk",)),
                      log=quiet).count("skipped") == 1  # a full result does stand in for a quick one
     forced = run_suite(run, SuiteConfig(metrics=("core",), archs=("topk",), force=True), log=quiet)
@@ -77,12 +79,12 @@ def test_a_failing_metric_records_one_line_and_the_others_go_on(run, fake_metric
     report = run_suite(run, SuiteConfig(metrics=("boom", "core", "seen")), load_model=fake_model, log=quiet)
     assert report.count("failed") == len(ARCHS) and report.count("written") == 2 * len(ARCHS)
     boom = read(run / "evals" / MAIN / "mutual_choice" / "boom.json")
-    assert boom["error"] == "RuntimeError: planted failure with a second line" and "result" not in boom
+    assert boom == {"suite": {**boom["suite"], "error": "RuntimeError: planted failure with a second line"}}
     seen = read(run / "evals" / MAIN / "mutual_choice" / "seen.json")
-    assert seen["result"]["sae_folder"] == str(run / "saes" / MAIN / "mutual_choice")
-    assert seen["result"]["cache"].startswith(str(run / "evals" / "cache" / MAIN))
-    assert seen["result"]["model_vocab"] == fake_model().W_U.shape[1] and seen["result"]["size"] == 2
-    assert seen["summary"] == {"d_in": 16.0, "size": 2.0}  # the headline's numbers
+    assert seen["sae_folder"] == str(run / "saes" / MAIN / "mutual_choice")
+    assert seen["cache"].startswith(str(run / "evals" / "cache" / MAIN))
+    assert seen["model_vocab"] == fake_model().W_U.shape[1] and seen["size"] == 2
+    assert seen["suite"]["summary"] == {"d_in": 16.0, "size": 2.0}  # the headline's numbers
     again = run_suite(run, SuiteConfig(metrics=("boom", "seen")), load_model=fake_model, log=quiet)
     assert again.count("failed") == len(ARCHS) and again.count("skipped") == len(ARCHS)  # failures are retried
     data = load_evals(run)
@@ -111,9 +113,9 @@ def test_sae_folders_outside_the_run_including_saelens(run, tmp_path, fake_metri
     doc = read(out / MAIN / "saelens_topk" / "core.json")
     ours = run_suite(run, SuiteConfig(metrics=("core",), archs=("topk",)), log=quiet)
     assert ours.count("written") == 1
-    assert doc["summary"]["fvu"] == pytest.approx(read(run / "evals" / MAIN / "topk" / "core.json")["summary"]["fvu"],
-                                                  rel=1e-4)  # export → import keeps the SAE
-    assert doc["summary"]["ce_loss_score"] is None  # no metrics.json, and the quick core does not splice
+    ref = read(run / "evals" / MAIN / "topk" / "core.json")["suite"]["summary"]["fvu"]
+    assert doc["suite"]["summary"]["fvu"] == pytest.approx(ref, rel=1e-4)  # export → import keeps the SAE
+    assert doc["suite"]["summary"]["ce_loss_score"] is None  # no metrics.json, and the quick core does not splice
     # a further SAE against the run: its held-out activations, results in the run's evals/
     run_suite(run, SuiteConfig(metrics=("core",), quick=True), saes=[saelens], log=quiet)
     assert (run / "evals" / MAIN / "saelens_topk" / "core.json").exists()
@@ -154,4 +156,4 @@ def test_pipeline_runs_the_quick_suite(run, monkeypatch, fake_metrics):
     info = pipe.evals()
     assert info == {"written": 2 * len(ARCHS), "failed": len(ARCHS)}
     doc = read(run / "evals" / MAIN / "topk" / "seen.json")
-    assert doc["quick"] is True and doc["result"]["size"] == 1  # the quick() configuration
+    assert doc["suite"]["quick"] is True and doc["size"] == 1  # the quick() configuration
