@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -36,9 +36,12 @@ LOG_FILE = "train_log.jsonl"
 class Trainer:
     """Holds the SAE, optimizer and counters of one training run."""
 
-    def __init__(self, cfg: SAEConfig, train_cfg: TrainConfig, out_dir: str | Path | None = None):
+    def __init__(self, cfg: SAEConfig, train_cfg: TrainConfig, out_dir: str | Path | None = None,
+                 callbacks: Sequence[Callable[[dict], None]] = ()):
         self.cfg, self.tc = dataclasses.replace(cfg), train_cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks = list(callbacks)
+        # each is called with every log record (a train_log.jsonl line), e.g. an experiment tracker's logger
         self.sae: BaseSAE | None = None
         self.opt: torch.optim.Optimizer | None = None
         self.step, self.tokens_seen = 0, 0
@@ -160,11 +163,14 @@ class Trainer:
                     **({"rec": float(figures[3])} if nested else {})}
 
     def log(self, metrics: dict[str, float], started: float) -> None:
-        if self.out_dir is None or self.step % self.tc.log_every:
+        if (self.out_dir is None and not self.callbacks) or self.step % self.tc.log_every:
             return
         record = {"step": self.step, "tokens": self.tokens_seen, **metrics,
                   "tokens_per_s": self.tokens_seen / max(1e-9, time.perf_counter() - started)}
-        append_jsonl(self.out_dir / LOG_FILE, record)
+        if self.out_dir is not None:
+            append_jsonl(self.out_dir / LOG_FILE, record)
+        for callback in self.callbacks:
+            callback(record)
 
     def maybe_checkpoint(self, prev_tokens: int) -> None:
         every = self.tc.checkpoint_every_tokens
@@ -244,6 +250,8 @@ def remove_write_debris(out_dir: Path) -> None:
 
 
 def train(cfg: SAEConfig, batches: Iterable[Tensor], train_cfg: TrainConfig | None = None,
-          out_dir: str | Path | None = None, resume: bool = True) -> BaseSAE:
-    """Train an SAE of ``cfg`` on ``batches`` (float tensors [B, d_in]); see ``Trainer``."""
-    return Trainer(cfg, train_cfg or TrainConfig(), out_dir).run(batches, resume=resume)
+          out_dir: str | Path | None = None, resume: bool = True,
+          callbacks: Sequence[Callable[[dict], None]] = ()) -> BaseSAE:
+    """Train an SAE of ``cfg`` on ``batches`` (float tensors [B, d_in]); see ``Trainer``. Each of
+    ``callbacks`` gets every log record (the train_log.jsonl lines, also without an ``out_dir``)."""
+    return Trainer(cfg, train_cfg or TrainConfig(), out_dir, callbacks).run(batches, resume=resume)
