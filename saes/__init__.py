@@ -11,6 +11,7 @@ from .base import BaseSAE, ForwardOutput, Selection
 from .config import SAEConfig, TrainConfig
 from .evaluate import EvalResult, RecoveryResult, evaluate, fvu, ground_truth_recovery
 from .feature_choice import FeatureChoiceSAE
+from .jumprelu import JumpReLUSAE
 from .losses import aux_zipf_loss, auxk_loss, normalized_mse
 from .matryoshka import (
     MatryoshkaBatchTopKSAE,
@@ -25,7 +26,7 @@ from .topk import TopKSAE
 from .trainer import Trainer, train
 
 __all__ = [
-    "BaseSAE", "BatchTopKSAE", "EvalResult", "FeatureChoiceSAE", "ForwardOutput", "MutualChoiceSAE",
+    "BaseSAE", "BatchTopKSAE", "EvalResult", "FeatureChoiceSAE", "ForwardOutput", "JumpReLUSAE", "MutualChoiceSAE",
     "MatryoshkaBatchTopKSAE", "MatryoshkaFeatureChoiceSAE", "MatryoshkaMutualChoiceSAE", "MatryoshkaTopKSAE",
     "RecoveryResult", "SAEConfig", "Selection", "TopKSAE", "TrainConfig", "Trainer", "aux_zipf_loss",
     "auxk_loss", "create_sae", "evaluate", "fvu", "ground_truth_recovery", "known_architectures",

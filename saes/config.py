@@ -16,7 +16,8 @@ FORMAT_NAME = "superscope.sae"
 FORMAT_VERSION = 1
 
 Architecture = Literal["topk", "batchtopk", "mutual_choice", "feature_choice", "matryoshka_topk",
-                       "matryoshka_batchtopk", "matryoshka_mutual_choice", "matryoshka_feature_choice"]
+                       "matryoshka_batchtopk", "matryoshka_mutual_choice", "matryoshka_feature_choice",
+                       "jumprelu"]
 """The registered names, spelt out for type checkers and ``--help`` (tests/saes/test_arch_facts.py
 checks it equals the registry)."""
 
@@ -47,6 +48,18 @@ class SAEConfig:
     """Feature Choice, zipf mode: exponent s of m_f ∝ rank^(−s); None fits it on the frequency head."""
     inference_mode: Literal["batch", "threshold"] = "batch"
     """MC/FC/BatchTopK: select within the batch, or use the learned thresholds θ (JumpReLU form)."""
+    jumprelu_bandwidth: float = 0.05
+    """JumpReLU: bandwidth ε of the rectangle kernel of the straight-through estimator (scaled-input units)."""
+    jumprelu_sparsity: Literal["tanh", "l0"] = "tanh"
+    """JumpReLU: sparsity loss Σ_f tanh(c·|z_f|·‖W_dec,f‖) (Anthropic 2025) or the plain L0 through the STE."""
+    jumprelu_tanh_scale: float = 4.0
+    """JumpReLU: c of the tanh sparsity loss tanh(c·z_f·‖W_dec,f‖/√d_in) (z in units of ‖s·x‖ ≈ √d_in)."""
+    jumprelu_sparsity_coef: float | None = None
+    """JumpReLU: λ of the sparsity loss; None adapts λ so the mean L0 reaches k (L0-target mode)."""
+    jumprelu_pre_act_coef: float = 3e-6
+    """JumpReLU: λ_p of the pre-activation loss Σ_f ReLU(θ_f − pre_f)·‖W_dec,f‖ on dead latents (0 = off)."""
+    jumprelu_ste_to_input: bool = True
+    """JumpReLU: the STE also gives the pre-activations (the encoder) gradient, as Anthropic does (False: θ only)."""
     threshold_ema: float = 0.99
     """Decay of the EMA that learns the inference thresholds θ (MC) / θ_f (FC) during training."""
     input_scale: float = 1.0
@@ -80,6 +93,8 @@ class SAEConfig:
             raise ValueError(f"capacity_factor must be ≥ 1, got {self.capacity_factor}")
         if not 0.0 <= self.threshold_ema < 1.0:
             raise ValueError(f"threshold_ema must be in [0, 1), got {self.threshold_ema}")
+        if not self.jumprelu_bandwidth > 0 or (self.jumprelu_sparsity_coef is not None and self.jumprelu_sparsity_coef < 0):
+            raise ValueError("jumprelu_bandwidth must be > 0 and jumprelu_sparsity_coef ≥ 0 (or none for the L0 target)")
         if not (math.isfinite(self.input_scale) and self.input_scale > 0):
             raise ValueError(f"input_scale must be a positive finite number, got {self.input_scale}")
         self.check_matryoshka()

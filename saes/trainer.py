@@ -67,6 +67,8 @@ class Trainer:
         with torch.no_grad():
             sae.b_dec.copy_(geometric_median(first_batch.to(sae.b_dec.dtype) * self.cfg.input_scale))
         self.sae, self.opt = sae.to(first_batch.device), None
+        if (init_from_batch := getattr(sae, "init_from_batch", None)) is not None:  # a variant's data-dependent init
+            init_from_batch(first_batch.to(device=sae.b_dec.device, dtype=sae.b_dec.dtype) * self.cfg.input_scale)
         self.opt = self.make_optimizer(self.sae)
 
     def restore(self) -> bool:
@@ -96,6 +98,15 @@ class Trainer:
         if tc.aux_loss == "zipf":
             return aux_zipf_loss(sae, out, sae.freq_ema_F, dead, self.k_aux, tc.zipf_gamma, tc.zipf_s)
         return out.x_hat_scaled.new_zeros(())
+
+    def penalty(self, out: ForwardOutput) -> Tensor:
+        """The variant's own loss terms, added to L: ``sae.penalty(out, dead_F)`` where the variant has one
+        (JumpReLU: sparsity and pre-activation losses, a per-token mean — under DDP the mean of the ranks'
+        means, the global mean when the ranks hold equal rows); zero for the others."""
+        own = getattr(self.sae, "penalty", None)
+        if own is None:
+            return out.x_hat_scaled.new_zeros(())
+        return own(out, dead_mask(self.sae, self.dead_tokens))
 
     # Overridable hooks: the single-process versions below; saes/distributed.py replaces them to run
     # this rank's slice of the batch through DDP and to reduce losses and statistics across ranks.
@@ -144,7 +155,7 @@ class Trainer:
         with small_ops_serial(), torch.enable_grad():
             out = self.forward(x)
             l_rec, l_aux = self.losses(out)
-            loss = l_rec + self.tc.aux_coef * l_aux
+            loss = l_rec + self.tc.aux_coef * l_aux + self.penalty(out)
             # the logged FVU is the full reconstruction's; a Matryoshka L_rec sums its prefixes' (logged as rec)
             # (under DDP the Matryoshka FVU is the mean of the ranks' own FVUs, a close approximation)
             nested = bool(self.sae.cfg.matryoshka_prefixes)

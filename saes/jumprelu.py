@@ -1,0 +1,152 @@
+"""JumpReLU SAE (Rajamanoharan et al. 2024, "Jumping Ahead: Improving Reconstruction Fidelity with JumpReLU
+Sparse Autoencoders", arXiv 2407.14435; Anthropic, "Circuits Updates — January 2025", training update).
+
+    pre = (s·x − b_dec) @ W_enc + b_enc
+    z_f = pre_f · H(pre_f − θ_f),     θ_f = exp(log_threshold_f)   (a float32 parameter whatever cfg.dtype)
+    L   = FVU + λ·S + λ_p·P           (S, P and their straight-through estimators: ``jumprelu_losses``)
+
+A threshold select: a token's codes do not depend on the batch (row-local, no global rule). The selection
+is ``kernels.threshold_select`` of the dense pre-activations; while training it keeps pre > θ − ε/2, so the
+lower half of the estimator's window is present at z = 0 and gives θ its gradient; the codes then go
+through the same sparse encoder backward and sparse decode as every variant.
+
+Choices of ours (the papers leave them open or tune them for other data), all in cfg.json:
+- Thresholds start at each latent's (1 − k/F) quantile of pre on the first training batch
+  (``init_from_batch``), so every latent fires on ≈ k/F of the tokens and the mean L0 starts at k: the codes
+  are sparse from the first step (a fixed small θ would fire on half the B×F pairs).
+- L0-target mode (``jumprelu_sparsity_coef = None``, the default): after every training step
+      log λ ← log λ + η·log(L0_batch / k),   η = 0.05, log λ clipped to [−20, 20],
+  a multiplicative integral controller; it stops moving when the batch mean L0 equals k. λ and the
+  step count are buffers, so a resumed run continues the same trajectory.
+- log θ as the parameter, as in the paper (SAELens 6 trains θ directly since its issue 494: with a
+  small initial θ, Adam's lr-sized steps in log space move it slowly; our θ starts at the data's scale).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from superscope.kernels import SparseCodes, dispatch
+from superscope.kernels.threads import all_threads
+
+from .base import BaseSAE, ForwardOutput, Selection
+from .config import SAEConfig
+from .jumprelu_losses import jumprelu, pre_act_loss, step, tanh_sparsity
+from .registry import register
+
+CONTROLLER_RATE = 0.05
+"""η of the L0-target controller."""
+LOG_LAMBDA_LIMIT = 20.0
+MIN_THRESHOLD = 1e-3
+"""Smallest initial θ (a latent whose quantile is ≤ 0 on the first batch)."""
+
+
+@register("jumprelu")
+class JumpReLUSAE(BaseSAE):
+    """Per-latent learned thresholds θ_f; trained with the STE, tanh (or L0) sparsity and pre-activation losses."""
+
+    label, color, order = "JumpReLU", "#8c564b", 4
+    batch_dependent = False  # row-local: z depends on the token alone (no global_rule)
+
+    def __init__(self, cfg: SAEConfig):
+        super().__init__(cfg)
+        self.log_threshold = nn.Parameter(torch.zeros(cfg.d_sae, dtype=torch.float32))
+        lam = cfg.jumprelu_sparsity_coef
+        self.register_buffer("log_sparsity_coef", torch.tensor(0.0 if lam is None else math.log(max(lam, 1e-30))))
+        self.register_buffer("controller_steps", torch.zeros((), dtype=torch.int64))
+        self.train_pre_N: Tensor | None = None  # the last training forward's pre at the codes (for the L0 loss)
+
+    def _apply(self, fn, recurse=True):
+        """``.to(dtype)`` casts every float parameter; θ stays float32 (the point of it, SAELens issue 728)."""
+        out = super()._apply(fn, recurse)
+        if self.log_threshold.dtype != torch.float32:
+            self.log_threshold.data = self.log_threshold.data.float()
+        return out
+
+    # ---- thresholds ---------------------------------------------------------------------------
+    @property
+    def theta_F(self) -> Tensor:
+        """θ_f = exp(log_threshold_f), float32 [F] (differentiable)."""
+        return self.log_threshold.exp()
+
+    @property
+    def sparsity_coef(self) -> float:
+        """λ now: the fixed ``jumprelu_sparsity_coef``, or the L0-target controller's value."""
+        return math.exp(float(self.log_sparsity_coef))
+
+    @torch.no_grad()
+    def init_from_batch(self, x_scaled_BD: Tensor) -> None:
+        """θ_f ← the midpoint between the m-th and (m+1)-th largest pre_f of the batch, m = max(1, round(k·B/F)):
+        each latent fires on m of the B tokens (mean L0 ≈ k). Called by the trainer on the first batch."""
+        xc_BD = x_scaled_BD.to(self.W_enc.dtype) - self.b_dec
+        with all_threads(xc_BD.shape[0] * self.cfg.d_sae):
+            pre_BF = self.dense_preacts(xc_BD).float()
+        B = pre_BF.shape[0]
+        m = min(B - 1, max(1, round(self.cfg.k * B / self.cfg.d_sae)))
+        if m < 1:  # a one-token batch: nothing to split
+            return
+        top_2F = pre_BF.topk(m + 1, dim=0).values[m - 1:]
+        self.log_threshold.copy_(top_2F.mean(0).clamp_min(MIN_THRESHOLD).log())
+
+    # ---- selection and forward ----------------------------------------------------------------
+    def select(self, xc_BD: Tensor) -> Selection:
+        with all_threads(xc_BD.shape[0] * self.cfg.d_sae):
+            pre_BF = self.dense_preacts(xc_BD)
+        theta_F = self.theta_F.detach()
+        lower_F = theta_F - self.cfg.jumprelu_bandwidth / 2 if self.training else theta_F
+        crow_B1, cols_N = dispatch.threshold_select(pre_BF, lower_F)  # float32 θ: compared in float32
+        rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff(),
+                                         output_size=cols_N.numel())
+        return Selection(crow_B1, cols_N, pre_BF.reshape(-1).index_select(0, rows_N * pre_BF.shape[1] + cols_N))
+
+    def forward(self, x: Tensor) -> ForwardOutput:
+        """BaseSAE.forward with the JumpReLU (and its θ estimator) in place of the ReLU of the selected pairs."""
+        self.check_input(x)
+        x = x.to(self.W_enc.dtype)
+        x_scaled = x * self.cfg.input_scale
+        xc_BD = x_scaled - self.b_dec.detach()
+        b_shift_F = (self.b_dec - self.b_dec.detach()) @ self.W_enc.detach()  # b_dec's encoder gradient (base.py)
+        sel = self.select(xc_BD)
+        pre_N = dispatch.selected_preacts(xc_BD, self.W_enc, self.b_enc - b_shift_F, sel.crow_B1, sel.cols_N, sel.pre_N)
+        theta_F, eps, to_input = self.theta_F, self.cfg.jumprelu_bandwidth, self.cfg.jumprelu_ste_to_input
+        values_N = jumprelu(pre_N, theta_F, sel.cols_N, eps, to_input)
+        self.train_pre_N = pre_N if self.training and torch.is_grad_enabled() else None
+        codes = SparseCodes(sel.crow_B1, sel.cols_N, values_N, self.cfg.d_sae)
+        x_hat_scaled = dispatch.sparse_decode(values_N, sel.crow_B1, sel.cols_N, self.W_dec) + self.b_dec
+        return ForwardOutput(x_hat_scaled / self.cfg.input_scale, codes, x_scaled, x_hat_scaled)
+
+    # ---- training -----------------------------------------------------------------------------
+    def penalty(self, out: ForwardOutput, dead_F: Tensor) -> Tensor:
+        """λ·S + λ_p·P of the batch, per token and divided by d (``jumprelu_losses``); the trainer adds it to L."""
+        cfg, codes = self.cfg, out.codes
+        B, d = out.x_scaled.shape
+        dec_norm_F = self.W_dec.norm(dim=1)
+        theta_F = self.theta_F
+        if cfg.jumprelu_sparsity == "tanh":
+            sparsity = tanh_sparsity(codes.values_N, codes.cols_N, dec_norm_F, cfg.jumprelu_tanh_scale / math.sqrt(d))
+        else:
+            if self.train_pre_N is None:
+                raise RuntimeError("the L0 sparsity loss needs the pre-activations of a training forward")
+            sparsity = step(self.train_pre_N, theta_F, codes.cols_N, cfg.jumprelu_bandwidth,
+                            cfg.jumprelu_ste_to_input).sum()
+        total = self.sparsity_coef * sparsity.float()
+        if cfg.jumprelu_pre_act_coef > 0:
+            xc_BD = (out.x_scaled - self.b_dec).detach()  # as in the AuxK loss: no b_dec gradient from here
+            total = total + cfg.jumprelu_pre_act_coef * pre_act_loss(xc_BD, self.W_enc, self.b_enc, theta_F,
+                                                                     dec_norm_F, dead_F)
+        return (total / (B * d)).to(out.x_hat_scaled.dtype)
+
+    def after_step(self, out: ForwardOutput, ema: float) -> None:
+        """L0-target mode: log λ ← log λ + η·log(L0_batch / k) after a training step (grad mode on), not on the
+        trainer's no-grad θ calibration pass (nothing to calibrate: θ is a trained parameter)."""
+        self.train_pre_N = None
+        if self.cfg.jumprelu_sparsity_coef is not None or not torch.is_grad_enabled():
+            return
+        with torch.no_grad():
+            l0 = float((out.codes.values_N.detach() > 0).sum()) / max(1, out.codes.n_rows)
+            update = CONTROLLER_RATE * math.log(max(l0, 1e-3) / self.cfg.k)
+            self.log_sparsity_coef.add_(update).clamp_(-LOG_LAMBDA_LIMIT, LOG_LAMBDA_LIMIT)
+            self.controller_steps += 1
