@@ -210,3 +210,27 @@ def test_import_sae_lens_training_and_inference_folders(name, tmp_path):
         z_theirs = inference.encode(x)
     assert int((z_theirs > 0).sum()) > 0
     torch.testing.assert_close(ours.encode(x), z_theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_matryoshka_absorbs_less_on_the_hierarchical_toy():
+    """Parents fire whenever a child fires: the flat BatchTopK folds the parent into its children's latents
+    (the parent's latent is silent on child firings) far more often than Matryoshka-BatchTopK, whose inner
+    prefix must reconstruct the parent alone. Measured (this deterministic case): 0.079 vs 0.023."""
+    from superscope.activations.hierarchical_toy import (
+        HierarchicalToyConfig,
+        HierarchicalToySource,
+        absorption_rate,
+    )
+
+    source = HierarchicalToySource(HierarchicalToyConfig(d=16, n_parents=8, children=4, seed=0))
+    test = source.sample(4096, torch.Generator().manual_seed(99))
+    tc = TrainConfig(total_tokens=256 * 150, batch_size=256, progress=False, lr=1e-2, aux_coef=0.25,
+                     dead_tokens=5000, seed=0)
+    result = {}
+    for arch, prefixes in (("batchtopk", None), ("matryoshka_batchtopk", [8, 16, 32, 64])):
+        sae = train(SAEConfig(architecture=arch, d_in=16, d_sae=64, k=3, matryoshka_prefixes=prefixes),
+                    source.batches(256, seed=1), tc)
+        sae.eval()
+        result[arch] = absorption_rate(sae, source.parent_directions, test)
+    assert result["matryoshka_batchtopk"].rate < 0.5 * result["batchtopk"].rate, result
+    assert result["matryoshka_batchtopk"].parent_alone_recall > 0.9, result  # its parent latent is a real one
