@@ -15,6 +15,12 @@ Source: ``activations.toy.ToySource`` — x = Σ_i f_i·m_i·u_i with d=64, 512 
    Target (issue 2): recovery ≥ 90 %. The untrained initialisation is shown for reference.
 2. Auxiliary losses: a wider SAE (F = 4096, 8× the true features) where features do die, trained with
    ``aux_loss`` = zipf, auxk and none for TopK and Mutual Choice; same table, the dead % is the point.
+3. Matryoshka (issue 15): the recovery rows include Matryoshka-BatchTopK, -Mutual Choice and -Feature
+   Choice (default prefixes F/16 … F). Absorption: on ``activations.hierarchical_toy`` (16 parents × 4
+   mutually exclusive children, a child implies its parent; d = 32, F = 128, k = 4, prefixes 16/32/64/128)
+   each flat rule and its Matryoshka version; absorption = share of child firings in which the parent's
+   best-matching latent is silent (lower is better), with the parent latent's recall when the parent
+   fires alone, recovery/MMCS of all 80 true directions, FVU and dead %.
 
 Toy recipe (every run): lr 2e-2, α_aux = 0.25, dead after 10k tokens, B = 1024, 2M tokens (500k for
 the aux runs). The default lr rule (2e-4/√(F/2¹⁴), Gao et al.) is tuned for LM activations and barely
@@ -61,6 +67,7 @@ class Run:
     capacity_mode: str = "uniform"
     zipf_exponent: float | None = None
     group: str = "recovery"
+    matryoshka_prefixes: tuple[int, ...] | None = None
 
 
 def recovery_runs(d_sae: int) -> list[Run]:
@@ -68,7 +75,46 @@ def recovery_runs(d_sae: int) -> list[Run]:
             Run("mutual_choice", "mutual_choice", d_sae),
             Run("feature_choice uniform", "feature_choice", d_sae, capacity_mode="uniform"),
             Run("feature_choice zipf s=0.5", "feature_choice", d_sae, capacity_mode="zipf", zipf_exponent=0.5),
-            Run("feature_choice zipf s fitted", "feature_choice", d_sae, capacity_mode="zipf")]
+            Run("feature_choice zipf s fitted", "feature_choice", d_sae, capacity_mode="zipf"),
+            Run("matryoshka_batchtopk", "matryoshka_batchtopk", d_sae),
+            Run("matryoshka_mutual_choice", "matryoshka_mutual_choice", d_sae),
+            Run("matryoshka_feature_choice uniform", "matryoshka_feature_choice", d_sae)]
+
+
+ABSORPTION_TOY = {"d": 32, "n_parents": 16, "children": 4, "parent_prob": 0.15, "child_prob": 0.6}
+ABSORPTION_SAE = {"d_sae": 128, "k": 4, "prefixes": (16, 32, 64, 128), "batch": 512, "lr": 1e-2}
+
+
+def absorption_runs() -> list[Run]:
+    F, prefixes = ABSORPTION_SAE["d_sae"], ABSORPTION_SAE["prefixes"]
+    return [Run(f"{prefix}{arch}", f"{prefix}{arch}", F, group="absorption",
+                matryoshka_prefixes=prefixes if prefix else None)
+            for arch in ("topk", "batchtopk", "mutual_choice", "feature_choice") for prefix in ("", "matryoshka_")]
+
+
+def absorption_one(run: Run, steps: int, eval_batches: int, seed: int) -> dict[str, Any]:
+    """Train ``run`` on the hierarchical toy; absorption, parent recall, recovery, FVU, dead %."""
+    from superscope.activations.hierarchical_toy import HierarchicalToyConfig, HierarchicalToySource, absorption_rate
+
+    source = HierarchicalToySource(HierarchicalToyConfig(seed=seed + SOURCE_SEED_OFFSET, **ABSORPTION_TOY))
+    s, batch = ABSORPTION_SAE, ABSORPTION_SAE["batch"]
+    cfg = SAEConfig(architecture=run.architecture, d_in=source.d, d_sae=s["d_sae"], k=s["k"],
+                    matryoshka_prefixes=list(run.matryoshka_prefixes) if run.matryoshka_prefixes else None)
+    tc = TrainConfig(total_tokens=batch * steps, batch_size=batch, seed=seed, progress=False,
+                     **{**TOY_RECIPE, "lr": s["lr"]})
+    started = time.perf_counter()
+    sae = train(cfg, source.batches(batch, seed=seed + 1), tc)
+    seconds = time.perf_counter() - started
+    sae.eval()
+    held = source.sample(4096 * eval_batches, torch.Generator().manual_seed(seed + 2))
+    absorbed = absorption_rate(sae, source.parent_directions, held)
+    ev = evaluate(sae, held.x.split(4096))
+    rec = ground_truth_recovery(sae.W_dec.detach(), source.true_features)
+    return {"name": run.name, "group": run.group, "architecture": run.architecture, "d_sae": run.d_sae,
+            "matryoshka_prefixes": list(run.matryoshka_prefixes or []) or None, "steps": steps,
+            "absorption": absorbed.rate, "parent_alone_recall": absorbed.parent_alone_recall,
+            "parent_cosine": absorbed.parent_cosine, "recovery": rec.frac_recovered, "mmcs": rec.mmcs,
+            "fvu": ev.fvu, "dead_frac": ev.dead_frac, "l0_mean": ev.l0_mean, "train_seconds": seconds}
 
 
 def aux_runs(d_sae: int) -> list[Run]:
@@ -79,7 +125,8 @@ def aux_runs(d_sae: int) -> list[Run]:
 def run_one(run: Run, source: ToySource, k: int, tokens: int, batch: int, eval_batches: int,
             seed: int) -> dict[str, Any]:
     cfg = SAEConfig(architecture=run.architecture, d_in=source.d, d_sae=run.d_sae, k=k,
-                    capacity_mode=run.capacity_mode, zipf_exponent=run.zipf_exponent)
+                    capacity_mode=run.capacity_mode, zipf_exponent=run.zipf_exponent,
+                    matryoshka_prefixes=list(run.matryoshka_prefixes) if run.matryoshka_prefixes else None)
     tc = TrainConfig(total_tokens=tokens, batch_size=batch, aux_loss=run.aux_loss, seed=seed, progress=False,
                      **TOY_RECIPE)
     started = time.perf_counter()
@@ -118,6 +165,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--eval-batches", type=int, default=16, help="held-out batches of 4096 samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-aux", action="store_true", help="only the recovery runs")
+    p.add_argument("--skip-absorption", action="store_true", help="no hierarchical-toy absorption runs")
+    p.add_argument("--absorption-steps", type=int, default=None, help="steps per absorption run (default 400; 40 quick)")
+    p.add_argument("--only", nargs="*", default=None, help="run only the variants of these names (see the tables)")
     args = p.parse_args(argv)
     tokens = args.tokens or (50_000 if args.quick else 2_000_000)
     aux_tokens = args.aux_tokens or (30_000 if args.quick else 500_000)
@@ -131,9 +181,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan = [(r, tokens) for r in recovery_runs(args.d_sae)]
     if not args.skip_aux:
         plan += [(r, aux_tokens) for r in aux_runs(args.aux_d_sae)]
+    absorption_steps = args.absorption_steps or (40 if args.quick else 400)
+    if not args.skip_absorption:
+        plan += [(r, absorption_steps) for r in absorption_runs()]
+    if args.only is not None:
+        plan = [(r, n) for r, n in plan if r.name in args.only]
     rows = []
     for run, n_tok in tqdm(plan, desc="ground truth", unit="run"):
-        rows.append(run_one(run, source, args.k, n_tok, args.batch, eval_batches, args.seed))
+        if run.group == "absorption":
+            rows.append(absorption_one(run, n_tok, eval_batches, args.seed))
+        else:
+            rows.append(run_one(run, source, args.k, n_tok, args.batch, eval_batches, args.seed))
 
     header = ["variant", "F", "recovery", "MMCS", "FVU", "dead %", "dead (train) %", "L0 mean", "L0 std",
               "train s"]
@@ -148,13 +206,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if group == "recovery":
             table.append(["(untrained init)", args.d_sae, baseline["recovery"], baseline["mmcs"]] + ["-"] * 6)
         print(format_table(header, table))
+    sel = [r for r in rows if r["group"] == "absorption"]
+    if sel:
+        print(f"\nAbsorption on the hierarchical toy ({ABSORPTION_TOY}; {ABSORPTION_SAE}, {absorption_steps} steps): "
+              "share of child firings with the parent's latent silent (lower is better)\n")
+        print(format_table(["variant", "absorption %", "parent-alone recall %", "parent cos", "recovery", "MMCS",
+                            "FVU", "dead %", "L0 mean", "train s"],
+                           [[r["name"], 100 * r["absorption"], 100 * r["parent_alone_recall"], r["parent_cosine"],
+                             r["recovery"], r["mmcs"], r["fvu"], 100 * r["dead_frac"], r["l0_mean"],
+                             r["train_seconds"]] for r in sel]))
     total = sum(r["train_seconds"] for r in rows)
     met = all(r["meets_target"] for r in rows if r["group"] == "recovery")
     print(f"\nall recovery variants ≥ {TARGET_RECOVERY:.0%}: {met}; total training time {total:.0f} s")
     result = {"benchmark": "ground_truth", "quick": args.quick, "tokens": tokens, "aux_tokens": aux_tokens,
               "batch": args.batch, "k": args.k, "source": {"d": 64, "n_features": 512, "mean_active": 8.0,
               "seed": args.seed + SOURCE_SEED_OFFSET}, "sae_seed": args.seed,
-              "recipe": TOY_RECIPE, "runs": rows, "init_baseline": baseline, "all_recovery_targets_met": met, "total_train_seconds": total,
+              "recipe": TOY_RECIPE, "absorption_toy": ABSORPTION_TOY, "absorption_sae": ABSORPTION_SAE,
+              "absorption_steps": absorption_steps, "only": args.only, "runs": rows, "init_baseline": baseline, "all_recovery_targets_met": met, "total_train_seconds": total,
               "environment": environment()}
     if args.json:
         write_json(args.json, result)
