@@ -194,15 +194,18 @@ def vocab_projection(sae: Any, n: int, fd: FeatureData | None = None, model: Any
                            eff["logit_bot_vals_FL"], "computed")
 
 
-LLM_PROMPT = ("These snippets are where one feature of a language model is active; the active token is in "
-              "[[double brackets]].\n{snippets}\nIn one short line, what does the feature detect?")
+LLM_PROMPT = ("In each snippet one token is marked with [[double brackets]].\n{snippets}\n"
+              "What do the marked tokens have in common? Answer in a few words.")
 
 
 @torch.no_grad()
 def llm_explanations(model: Any, contexts: dict[int, list[str]], max_new_tokens: int = 24) -> dict[int, str]:
     """A one-line explanation per latent, written by ``model`` (the embedded SmolLM2-135M-Instruct, a
-    TransformerLens bridge) from its short contexts: chat template, greedy decoding, first line kept.
-    A 135M model gives weak descriptions; callers mark them "llm" and do not score them."""
+    TransformerLens bridge) from its short contexts: chat template, greedy decoding until a newline or the end
+    token. A 135M model gives weak descriptions; callers mark them "llm" and do not score them.
+
+    Decoding is a plain loop of full forwards (no KV cache): the bridge's and transformers' ``generate``
+    returned degenerate text ("The-----…") for this model while its forward is right; the prompt is short."""
     tok = model.tokenizer
     out = {}
     for f, ctxs in contexts.items():
@@ -211,9 +214,12 @@ def llm_explanations(model: Any, contexts: dict[int, list[str]], max_new_tokens:
         prompt = LLM_PROMPT.format(snippets="\n".join(f"- {c}" for c in ctxs))
         ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                       return_tensors="pt")
-        ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
-        gen = model.generate(ids.to(model.cfg.device), max_new_tokens=max_new_tokens, do_sample=False,
-                             verbose=False, stop_at_eos=True)
-        text = tok.decode(gen[0, ids.shape[1]:].tolist(), skip_special_tokens=True).strip()
-        out[f] = text.splitlines()[0].strip() if text else ""
+        ids = (ids if isinstance(ids, torch.Tensor) else ids["input_ids"]).to(model.cfg.device)
+        new: list[int] = []
+        for _ in range(max_new_tokens):
+            nxt = int(model(torch.cat([ids, torch.tensor([new], dtype=ids.dtype, device=ids.device)], 1))[0, -1].argmax())
+            if nxt == tok.eos_token_id or "\n" in tok.decode([nxt]):
+                break
+            new.append(nxt)
+        out[f] = tok.decode(new, skip_special_tokens=True).strip()
     return out

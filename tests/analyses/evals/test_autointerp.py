@@ -148,3 +148,30 @@ def test_bad_inputs_name_the_fix(planted):
         evaluate_autointerp(other, planted.context)
     with pytest.raises(ValueError, match="max_tokens"):
         AutointerpConfig(max_tokens=0)
+
+
+def test_llm_explanations_decode_greedily_to_the_first_newline():
+    script = [5, 6, 7, 9, 5]  # "a", "b", "c", "\n", never reached
+    chars = {5: "a", 6: "b", 7: "c", 9: "\n"}
+
+    class Tok:
+        eos_token_id = 0
+
+        def apply_chat_template(self, messages, **_):
+            assert "[[ the]]" in messages[0]["content"]
+            return {"input_ids": torch.tensor([[1, 2, 3]])}
+
+        def decode(self, ids, skip_special_tokens=False):
+            return "".join(chars[i] for i in ids)
+
+    class LM:
+        tokenizer, cfg = Tok(), SimpleNamespace(device="cpu")
+
+        def __call__(self, ids):
+            logits = torch.zeros(1, ids.shape[1], 10)
+            logits[0, -1, script[ids.shape[1] - 3]] = 1.0
+            return logits
+
+    from superscope.analyses.evals.explanations import llm_explanations
+
+    assert llm_explanations(LM(), {4: ["on[[ the]] mat"], 5: []}) == {4: "abc"}
