@@ -101,6 +101,14 @@ def _cmd_cache(args: argparse.Namespace) -> None:
     report(c, run_harvest(c))
 
 
+def add_wandb_options(parser: argparse.ArgumentParser) -> None:
+    """``--wandb`` / ``--wandb-project``: log the training records to Weights & Biases as well (optional extra)."""
+    group = parser.add_argument_group("experiment tracking", "optional: pip install 'superscope[wandb]'")
+    group.add_argument("--wandb", action="store_true", help="also log each training record (the lines of "
+                       "train_log.jsonl) to Weights & Biases; WANDB_MODE=offline needs no network")
+    group.add_argument("--wandb-project", default="superscope", help="W&B project")
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from superscope.activations import load_activations
     from superscope.analyses.pipeline.main_job import epoch_batches
@@ -113,7 +121,17 @@ def _cmd_train(args: argparse.Namespace) -> None:
     sae_cfg = from_args(SAEConfig, args, prefix="", d_in=source.d, hook_name=source.hook,
                         model_name=str(source.meta.get("model", "")))
     tc = from_args(TrainConfig, args)
-    sae = train(sae_cfg, epoch_batches(source, tc.batch_size, tc.total_tokens, tc.seed), tc, out_dir=data.out)
+    logger = None
+    if getattr(args, "wandb", False):
+        from superscope.analyses.runs.wandb_logger import logger_factory
+        logger = logger_factory(args.wandb_project, None, data.out)(
+            Path(data.out).name, {**sae_cfg.to_dict(), **tc.to_dict(), "activations": data.activations})
+    try:
+        sae = train(sae_cfg, epoch_batches(source, tc.batch_size, tc.total_tokens, tc.seed), tc, out_dir=data.out,
+                    callbacks=[logger] if logger is not None else ())
+    finally:
+        if logger is not None:
+            logger.finish()
     print(f"trained {sae.cfg.architecture} (F={sae.cfg.d_sae}, k={sae.cfg.k}) → {data.out}")
 
 
@@ -130,7 +148,12 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from superscope.analyses.pipeline.config import RunConfig
     from superscope.analyses.pipeline.main_job import Pipeline
 
-    root = Pipeline(from_args(RunConfig, args)).run_all()
+    cfg = from_args(RunConfig, args)
+    factory = None
+    if getattr(args, "wandb", False):
+        from superscope.analyses.runs.wandb_logger import logger_factory
+        factory = logger_factory(args.wandb_project, Path(cfg.run_dir).name, cfg.run_dir)
+    root = Pipeline(cfg, train_logger=factory).run_all()
     print(f"run folder: {root}")
 
 
@@ -139,12 +162,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from superscope.analyses.pipeline.config import RunConfig
     from superscope.saes import SAEConfig, TrainConfig
 
-    add_command(subparsers, "run", "the main job: harvest, train TopK/FC/MC, evaluate, sweep, probes, report",
-                _cmd_run, RunConfig)
+    add_wandb_options(add_command(subparsers, "run", "the main job: harvest, train TopK/FC/MC, evaluate, sweep, "
+                                  "probes, report", _cmd_run, RunConfig))
     add_command(subparsers, "cache", "harvest activations to a shard folder (split over ranks under torchrun)",
                 _cmd_cache, HarvestConfig)
-    add_command(subparsers, "train", "train one SAE on a shard folder", _cmd_train, DataConfig,
-                (SAEConfig, ("d_in", "input_scale", "hook_name", "model_name", "training")), TrainConfig)
+    add_wandb_options(add_command(subparsers, "train", "train one SAE on a shard folder", _cmd_train, DataConfig,
+                                  (SAEConfig, ("d_in", "input_scale", "hook_name", "model_name", "training")),
+                                  TrainConfig))
     add_command(subparsers, "eval", "evaluate an SAE on a shard folder (FVU, L0, dead/dense; CE/KL with the model)",
                 _cmd_eval, EvaluateConfig)
     add_command(subparsers, "export", "export an SAE to SAELens' on-disk format", _cmd_export, ExportConfig)

@@ -26,8 +26,11 @@ from superscope.saes.data import epoch_batches
 class Pipeline:
     """The main job over ``RunFolder(cfg.run_dir)``."""
 
-    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print):
-        self.cfg, self.log = cfg, log
+    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print,
+                 train_logger: Callable[[str, dict], Any] | None = None):
+        """``train_logger(name, config)``, when given, makes a trainer callback for each SAE trained (e.g.
+        ``analyses.runs.wandb_logger.logger_factory``); its ``finish()`` is called after the SAE."""
+        self.cfg, self.log, self.train_logger = cfg, log, train_logger
         self.run = RunFolder(Path(cfg.run_dir))
         self._model = None
 
@@ -95,8 +98,14 @@ class Pipeline:
         tc = TrainConfig(total_tokens=total_tokens, batch_size=c.batch_size, aux_loss=c.aux_loss, seed=c.seed, lr=c.lr,
                          checkpoint_every_tokens=max(c.batch_size, total_tokens // 4))
         t0 = time.perf_counter()
-        train(self.sae_config(hook, arch, source.d), epoch_batches(source, c.batch_size, total_tokens, c.seed),
-              tc, out_dir=folder)
+        logger = None if self.train_logger is None else self.train_logger(
+            f"{self.run.root.name}/{hook}/{arch}", {"hook": hook, "architecture": arch, **tc.to_dict()})
+        try:
+            train(self.sae_config(hook, arch, source.d), epoch_batches(source, c.batch_size, total_tokens, c.seed),
+                  tc, out_dir=folder, callbacks=[logger] if logger is not None else ())
+        finally:
+            if logger is not None and hasattr(logger, "finish"):
+                logger.finish()
         write_json(folder / "timing.json", {"train_seconds": time.perf_counter() - t0, "tokens": total_tokens})
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the final weights supersede them
         return folder

@@ -85,3 +85,23 @@ def test_saes_never_imports_wandb():
     code = "import sys, superscope.saes.trainer; print('wandb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
+
+
+def test_superscope_train_with_wandb_offline(tmp_path, monkeypatch, capsys):
+    """`superscope train --wandb` on a toy run's activations: an offline W&B run beside train_log.jsonl."""
+    pytest.importorskip("wandb")
+    from superscope.analyses.cli import main
+    from superscope.analyses.runs.toy import HOOKS, toy_rows, write_heldout
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.chdir(tmp_path)
+    shards = tmp_path / "acts" / HOOKS[0]
+    write_heldout(shards, HOOKS[0], toy_rows(80, 0, seed=0))  # a small shard folder (1,200 rows)
+    out = tmp_path / "sae"
+    code = main(["train", "--activations", str(shards), "--out", str(out),
+                 "--architecture", "topk", "--d-sae", "32", "--k", "4", "--total-tokens", "1024",
+                 "--batch-size", "256", "--log-every", "1", "--progress", "false", "--wandb",
+                 "--wandb-project", "superscope-test"])
+    assert code in (0, None), capsys.readouterr().err
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 4
+    assert len(list((out / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
