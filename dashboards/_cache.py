@@ -27,7 +27,8 @@ def run_signature(root: Path) -> float:
     return max((_mtime(p) for p in files), default=0.0) + len(files) * 1e-9
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner="Reading the run folder: run.json, each SAE's metrics and training log, the probe "
+                             "results (once per server)…", max_entries=16)
 def _run_data(path: str, signature: float) -> RunData:
     return load_run(path)
 
@@ -72,15 +73,22 @@ def model(name: str | None = None):
     return load_model(name)
 
 
-@st.cache_data(show_spinner="Encoding held-out tokens…", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _difficulty(path: str, hook: str, signature: float, max_tokens: int) -> dict:
     from superscope.analyses.report.difficulty import l0_vs_difficulty
     return l0_vs_difficulty(path, hook, max_tokens=max_tokens).to_dict()
 
 
 def difficulty(root: Path, hook: str, max_tokens: int):
-    from superscope.analyses.report.difficulty import L0Difficulty
-    d = _difficulty(str(root), hook, run_signature(root), max_tokens)
+    """Per-token L0 vs difficulty: the run's precomputed result when fresh (written by the last step of
+    `superscope run`), else computed once per server with a progress line saying what is computed."""
+    from superscope.analyses.report.difficulty import L0Difficulty, load_precomputed
+    res = load_precomputed(root, hook, max_tokens)
+    if res is not None:
+        return res
+    with st.spinner(f"Computing per-token L0 vs difficulty: encoding {max_tokens:,} held-out tokens at {hook} with "
+                    "each SAE (once per server; `superscope run` precomputes the default size)…", show_time=True):
+        d = _difficulty(str(root), hook, run_signature(root), max_tokens)
     return L0Difficulty(**{k: tuple(v) if k == "bin_difficulty" else v for k, v in d.items()})
 
 

@@ -79,11 +79,13 @@ def _text_width(values) -> int:
 
 
 def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: int | str = "auto",
-          download: bool = True, file_name: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+          download: bool = True, file_name: str | None = None, columns: list[str] | None = None,
+          export: pd.DataFrame | None = None) -> pd.DataFrame:
     """Show a table the way every page does: columns under their human labels with a help tooltip
     (``analyses.runs.labels``), numbers formatted by meaning (``analyses.runs.formatting``; the cells
     stay numbers, so sorting is numeric), text columns wide enough not to cut hook names, and a CSV
-    download of the raw values. Returns the raw DataFrame."""
+    download of the raw values (of ``export`` when given, e.g. every filtered row of a table shown in
+    part). Returns the raw DataFrame."""
     from functools import partial
 
     from superscope.analyses.runs.formatting import fmt
@@ -104,7 +106,8 @@ def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: 
         config[names[c]] = st.column_config.Column(names[c], help=lab.help or None, width=width)
     where.dataframe(styler, hide_index=True, column_config=config, height=height, key=f"table_{key}")
     if download:
-        where.download_button("Download CSV", raw.to_csv(index=False).encode(), file_name=file_name or f"{key}.csv",
+        csv = (raw if export is None else export).to_csv(index=False)
+        where.download_button("Download CSV", csv.encode(), file_name=file_name or f"{key}.csv",
                               mime="text/csv", key=f"csv_{key}", on_click="ignore", icon=":material/download:")
     return raw
 
