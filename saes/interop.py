@@ -6,8 +6,10 @@ Export folds the input scale s into the weights, so SAELens needs no normalisati
 TopK → SAELens ``topk`` (same selection: per-row top-k of pre, then ReLU). MC / BatchTopK / FC →
 SAELens ``jumprelu`` with their learned thresholds (θ broadcast for MC, θ_f for FC): the batch-free
 inference mode of specs/saes.md, z = ReLU(pre)·1[pre > θ].
+JumpReLU → SAELens ``jumprelu`` with θ_f = exp(log_threshold_f) (the same codes: z = pre·1[pre > θ], θ > 0).
 Import reads a SAELens folder (``topk`` or ``jumprelu`` architectures) into the matching superscope
-variant, or a pretrained release by name when the hub is reachable.
+variant (a plain ``jumprelu`` folder into JumpReLUSAE), or a pretrained release by name when the hub is
+reachable.
 
 BatchTopK and Matryoshka-BatchTopK as SAELens does them (sae_lens/saes/batchtopk_sae.py,
 matryoshka_batchtopk_sae.py): exported as ``jumprelu`` with the learned global threshold broadcast to
@@ -29,6 +31,7 @@ import torch
 from .atomic_io import read_json, read_safetensors, write_json, write_safetensors
 from .base import BaseSAE
 from .config import SAEConfig
+from .jumprelu import JumpReLUSAE
 from .persistence import create_sae
 from .topk import TopKSAE
 
@@ -37,6 +40,8 @@ SAELENS_WEIGHTS = "sae_weights.safetensors"
 
 
 def _thresholds_F(sae: BaseSAE) -> torch.Tensor:
+    if isinstance(sae, JumpReLUSAE):  # θ_f = exp(log_threshold_f), a trained parameter: SAELens jumprelu as it is
+        return sae.theta_F.detach().clone()
     state = dict(sae.named_buffers())
     if "theta_F" in state:
         return state["theta_F"].clone()
@@ -137,11 +142,14 @@ def _from_saelens(cfg: dict, tensors: dict[str, torch.Tensor], source: str) -> B
         sae, tensors = found
     elif arch == "topk":
         sae = create_sae(SAEConfig(architecture="topk", k=int(cfg.get("k", 32)), **common))
-    elif arch == "jumprelu":
-        threshold = tensors["threshold"].float()
-        l0_guess = max(1, min(common["d_sae"] - 1, 32))
-        sae = create_sae(SAEConfig(architecture="feature_choice", k=l0_guess, inference_mode="threshold", **common))
-        sae.theta_F.copy_(threshold)
+    elif arch == "jumprelu":  # → JumpReLUSAE; SAELens' relu(pre)·1[pre > θ] = pre·1[pre > θ] for θ ≥ 0
+        if "threshold" not in tensors or tensors["threshold"].shape != (common["d_sae"],):
+            raise ValueError(f"{source}: a jumprelu SAE needs a threshold tensor of shape ({common['d_sae']},)")
+        l0_guess = max(1, min(common["d_sae"] - 1, 32))  # k is JumpReLU's L0 target: only training reads it
+        sae = create_sae(SAEConfig(architecture="jumprelu", k=l0_guess, **common))
+        # θ ≤ 0 (SAELens clamps at 0) gives relu(pre): θ = the smallest positive float32 differs only on (0, 1e-38]
+        with torch.no_grad():
+            sae.log_threshold.copy_(tensors["threshold"].float().clamp_min(torch.finfo(torch.float32).tiny).log())
     else:
         raise ValueError(f"{source}: SAELens architecture {arch!r} has no superscope equivalent (topk, jumprelu, "
                          "batchtopk, matryoshka_batchtopk)")
