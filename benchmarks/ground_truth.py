@@ -21,6 +21,8 @@ Source: ``activations.toy.ToySource`` — x = Σ_i f_i·m_i·u_i with d=64, 512 
    each flat rule and its Matryoshka version; absorption = share of child firings in which the parent's
    best-matching latent is silent (lower is better), with the parent latent's recall when the parent
    fires alone, recovery/MMCS of all 80 true directions, FVU and dead %.
+4. JumpReLU (issue 15): recovery rows in L0-target mode (mean L0 = k), with aux none (the
+   pre-activation loss is its dead-latent remedy) and with the default AuxK.
 
 Toy recipe (every run): lr 2e-2, α_aux = 0.25, dead after 10k tokens, B = 1024, 2M tokens (500k for
 the aux runs). The default lr rule (2e-4/√(F/2¹⁴), Gao et al.) is tuned for LM activations and barely
@@ -78,7 +80,11 @@ def recovery_runs(d_sae: int) -> list[Run]:
             Run("feature_choice zipf s fitted", "feature_choice", d_sae, capacity_mode="zipf"),
             Run("matryoshka_batchtopk", "matryoshka_batchtopk", d_sae),
             Run("matryoshka_mutual_choice", "matryoshka_mutual_choice", d_sae),
-            Run("matryoshka_feature_choice uniform", "matryoshka_feature_choice", d_sae)]
+            Run("matryoshka_feature_choice uniform", "matryoshka_feature_choice", d_sae),
+            # JumpReLU in L0-target mode (λ adapted to mean L0 = k): its own dead-latent remedy is the
+            # pre-activation loss (aux none); the trainer's default AuxK on top, for comparison
+            Run("jumprelu", "jumprelu", d_sae, aux_loss="none"),
+            Run("jumprelu aux=auxk", "jumprelu", d_sae)]
 
 
 ABSORPTION_TOY = {"d": 32, "n_parents": 16, "children": 4, "parent_prob": 0.15, "child_prob": 0.6}

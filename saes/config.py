@@ -48,8 +48,9 @@ class SAEConfig:
     """Feature Choice, zipf mode: exponent s of m_f ∝ rank^(−s); None fits it on the frequency head."""
     inference_mode: Literal["batch", "threshold"] = "batch"
     """MC/FC/BatchTopK: select within the batch, or use the learned thresholds θ (JumpReLU form)."""
-    jumprelu_bandwidth: float = 0.05
-    """JumpReLU: bandwidth ε of the rectangle kernel of the straight-through estimator (scaled-input units)."""
+    jumprelu_bandwidth: float = 0.5
+    """JumpReLU: bandwidth ε of the rectangle kernel of the straight-through estimator (scaled-input units,
+    E‖s·x‖² = d; ε and θ share the scale of pre, where θ starts near 2)."""
     jumprelu_sparsity: Literal["tanh", "l0"] = "tanh"
     """JumpReLU: sparsity loss Σ_f tanh(c·|z_f|·‖W_dec,f‖) (Anthropic 2025) or the plain L0 through the STE."""
     jumprelu_tanh_scale: float = 4.0
