@@ -262,21 +262,39 @@ def check_width(sae: Any, target: SAETarget, d_model: int | None) -> None:
 
 
 # ---- running ---------------------------------------------------------------------------------------
-def run_metric(name: str, sae: Any, context: EvalContext, quick: bool, config: Any = None) -> tuple[dict, dict]:
-    """Evaluate one metric (with ``config``, default its quick() or full config); (the suite's record of the
-    run: config, time, summary; the result's to_dict())."""
-    config_cls, evaluate, summarise = metric_parts(name)
-    if config is None:
-        config = config_cls.quick() if quick else config_cls()
-    t0 = time.perf_counter()
-    result = evaluate(sae, context, config)
-    as_dict = result.to_dict()
-    if summarise is not None:
-        summary = summarise(as_dict)
+def summarise(name: str, result: Any, as_dict: dict) -> dict[str, Any]:
+    """The scalars of a result for the table (the metric's summary function, else its top-level scalars or
+    its headline), NaN as None."""
+    entry = METRICS.get(name)
+    fn = getattr(importlib.import_module(entry.module), entry.summary) if entry and entry.summary else None
+    if fn is not None:
+        summary = fn(as_dict)
     else:
         summary = {k: as_dict[k] for k in TOP_LEVEL_SUMMARY if k in as_dict} or headline_summary(result)
-    return {"config": dataclasses.asdict(config), "elapsed_s": round(time.perf_counter() - t0, 2),
-            "summary": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}}, as_dict
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
+
+
+def write_result(path: Path, head: dict, result: Any = None, config: Any = None, seconds: float = 0.0,
+                 error: str | None = None) -> Path:
+    """Write one result file (atomically): the result's to_dict() at the top level and the suite's record
+    (``head`` = metric, hook, architecture, sae, quick; config, time, summary or error) under "suite"."""
+    if error is not None:
+        info: dict[str, Any] = {"error": error}
+        as_dict: dict = {}
+    else:
+        as_dict = result.to_dict()
+        info = {"config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config,
+                "elapsed_s": round(seconds, 2), "summary": summarise(head["metric"], result, as_dict)}
+    suite = {**head, **info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return write_json(path, {**{k: v for k, v in as_dict.items() if k != "suite"}, "suite": suite})
+
+
+def run_metric(name: str, sae: Any, context: EvalContext, quick: bool, config: Any = None) -> tuple[Any, Any]:
+    """Evaluate one metric with ``config`` (default: its quick() or full configuration); (result, config)."""
+    config_cls, evaluate, _ = metric_parts(name)
+    if config is None:
+        config = config_cls.quick() if quick else config_cls()
+    return evaluate(sae, context, config), config
 
 
 def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, saes: Sequence[str | Path] = (),
@@ -327,14 +345,12 @@ def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, sa
                     "quick": config.quick}
             t0 = time.perf_counter()
             try:
-                info, result = run_metric(name, sae, context, config.quick, (overrides or {}).get(name))
-                record = SuiteRecord(t.hook, t.name, name, "written", path)
+                result, used = run_metric(name, sae, context, config.quick, (overrides or {}).get(name))
+                record = SuiteRecord(t.hook, t.name, name, "written", path, time.perf_counter() - t0)
+                write_result(path, head, result, used, record.seconds)
             except Exception as err:  # one metric's failure must not stop the others
-                info, result = {"error": one_line(err)}, {}
-                record = SuiteRecord(t.hook, t.name, name, "failed", path, error=info["error"])
-            record.seconds = time.perf_counter() - t0
-            suite = {**head, **info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            write_json(path, {**{k: v for k, v in result.items() if k != "suite"}, "suite": suite})
+                record = SuiteRecord(t.hook, t.name, name, "failed", path, time.perf_counter() - t0, one_line(err))
+                write_result(path, head, error=record.error)
             report.records.append(record)
             log(f"[evals] {t.hook} {t.name} {name}: {record.status} in {record.seconds:.1f} s"
                 + (f" — {record.error}" if record.error else ""))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from superscope.analyses.report import sections
+from superscope.analyses.report import eval_sections, sections
 from superscope.analyses.report.page import Page, note
 from superscope.analyses.runs.data import load_run
 from superscope.saes.atomic_io import write_text
@@ -32,6 +32,7 @@ SECTIONS = (
     ("superposition", "Superposition entropy per layer and architecture", sections.add_superposition),
     ("function_tokens", "Function tokens", sections.add_function_tokens),
     ("bfs", "BFS superposition in continuous thoughts", sections.add_bfs),
+    ("evals", "Evaluation suite", eval_sections.add_evals),
     ("features", "Feature cards", sections.add_feature_cards),
 )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from superscope.analyses.runs.data import arch_key, hook_layer
+from superscope.analyses.runs.labels import Label, register
 from superscope.saes.atomic_io import read_json
 
 NOT_HOOKS = ("sweep", "cache")
@@ -35,6 +36,34 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
                    ("mean_f1", "detection F1")],
 }
 """metric → the summary fields shown in the table (others: every summary field, by its own name)."""
+
+register({
+    "L0": Label("L0", "mean number of active latents per held-out token"),
+    "CE-loss recovered": Label("CE-loss recovered", "(CE_zero − CE_SAE) / (CE_zero − CE_clean) with the SAE spliced "
+                               "into the model (SAEBench ce_loss_score)"),
+    "cos(x, x̂)": Label("cos(x, x̂)", "mean cosine of each held-out activation and its reconstruction (SAEBench cossim)"),
+    "L2 ratio": Label("L2 ratio", "mean ‖x̂‖ / ‖x‖ over held-out tokens (SAEBench l2_ratio)"),
+    "shrinkage γ": Label("Shrinkage γ", "Σ‖x̂‖² / Σ x·x̂ (SAEBench relative_reconstruction_bias); < 1 = shrinkage"),
+    "dense > 1 %": Label("Dense > 1 %", "share of latents firing on more than 1 % of held-out tokens", "pct"),
+    "max |cos| decoder": Label("Max |cos| decoder", "mean over latents of the largest |cos| between its decoder row "
+                               "and any other (1 = a duplicated latent)"),
+    "probe: dense": Label("Probe: dense", "test accuracy of a logistic probe on the dense activation, mean over "
+                          "datasets (SAEBench llm_test_accuracy)", "pct"),
+    **{f"probe: top-{k}": Label(f"Probe: top-{k}", f"test accuracy of a logistic probe on the {k} latents with the "
+                                f"largest class-mean difference, mean over datasets (sae_top_{k}_test_accuracy)", "pct")
+       for k in (1, 2, 5, 20)},
+    "probe: all latents": Label("Probe: all latents", "test accuracy of a probe on every latent (sae_test_accuracy)",
+                                "pct"),
+    "absorption": Label("Absorption", "mean absorption fraction over the evaluated first letters (SAEBench "
+                        "mean_absorption_fraction_score; weak below 1B parameters)"),
+    "full absorption": Label("Full absorption", "mean full-absorption rate over letters (mean_full_absorption_score)"),
+    "split latents": Label("Split latents", "mean number of main latents per letter (mean_num_split_features)"),
+    "detection bal. acc.": Label("Detection bal. acc.", "mean over scored latents of the balanced accuracy of "
+                                 "'fires on its token set' as a firing predictor on held-out tokens; 0.5 = chance"),
+    "detection median": Label("Detection median", "median balanced accuracy over scored latents"),
+    "detection F1": Label("Detection F1", "mean F1 (1:1 balanced) of the token-set explanation as a firing predictor"),
+    "quick": Label("Quick", "metrics measured with their quick configuration (what `superscope run` runs)", "text"),
+})
 
 PARETO: dict[str, tuple[str, str, str]] = {
     "fvu": ("core", "fvu", "FVU (lower is better)"),
@@ -102,7 +131,9 @@ class EvalsData:
 
     @property
     def metrics(self) -> list[str]:
-        return list(dict.fromkeys(r.metric for r in [*self.records, *self.sweep]))
+        """The metrics present, in the table's order (core, sparse probing, absorption, autointerp, others)."""
+        present = dict.fromkeys(r.metric for r in [*self.records, *self.sweep])
+        return [m for m in TABLE_COLUMNS if m in present] + [m for m in present if m not in TABLE_COLUMNS]
 
     def names(self, hook: str) -> list[str]:
         return sorted({r.name for r in self.records if r.hook == hook}, key=arch_key)
@@ -120,20 +151,22 @@ class EvalsData:
         rows = []
         for name in self.names(hook):
             row: dict[str, Any] = {"SAE": label(name)}
+            quick: list[str] = []
             for metric in self.metrics:
                 rec = self.get(hook, name, metric)
                 if rec is None:
                     continue
                 if rec.error:
-                    row[metric] = f"failed: {rec.error}"
+                    row[f"{metric} error"] = rec.error
                     continue
                 cols = TABLE_COLUMNS.get(metric) or [(k, f"{metric}: {k}") for k in rec.summary]
                 for key, title in cols:
-                    row[title] = rec.summary.get(key)
+                    if key in rec.summary:
+                        row[title] = rec.summary[key]
                 if rec.suite.get("quick"):
-                    row.setdefault("quick", []).append(metric)
-            if "quick" in row:
-                row["quick"] = ", ".join(row["quick"])
+                    quick.append(metric)
+            if quick:
+                row["quick"] = ", ".join(quick)
             rows.append(row)
         return rows
 

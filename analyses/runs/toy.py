@@ -4,10 +4,11 @@
 Toy activations (sparse combinations of 24 ground-truth directions in d = 16, plus noise) stand in
 for a model: two hooks × three architectures (TopK / FC / MC, F = 64, k = 4) trained briefly with the
 real trainer, evaluated with the real evaluator, probed with the real probes, feature data written by
-the real ``write_feature_data`` (with a fake 40-token vocabulary and unembedding), and a BFS probe
-result from an untrained tiny Coconut model. Held-out activations are real ShardWriter shards with
-contexts, so windows, token strings and token feature sets all work. Nothing in it is a stand-in
-number: every metric is measured on the toy data (there is no model to splice into, so no CE/KL).
+the real ``write_feature_data`` (with a fake 40-token vocabulary and unembedding), a BFS probe
+result from an untrained tiny Coconut model, and an evals/ folder at the main hook from the evaluation
+suite's metric code (core, autointerp, sparse probing and absorption on planted toy labels). Held-out
+activations are real ShardWriter shards with contexts, so windows, token strings and token feature sets
+all work. Nothing in it is a stand-in number: every metric is measured on the toy data (there is no model to splice into, so no CE/KL).
 """
 
 from __future__ import annotations
@@ -136,6 +137,42 @@ def _bfs(run) -> None:
                      "log": [{"epoch": 0, "loss": 2.0, "valid_acc": 0.3}, {"epoch": 1, "loss": 1.5, "valid_acc": 0.4}]})
 
 
+def _evals(run) -> None:
+    """A small evals/ folder at the main hook, made by the suite's real metric code on the toy data: core and
+    autointerp through ``run_suite`` (the fake model's unembedding), sparse probing on two planted binary
+    token labels and first-letter-style absorption on four token classes (the toy has no text), written
+    with the suite's own writer."""
+    import warnings
+
+    from superscope.activations import load_activations
+    from superscope.analyses.evals.absorption import AbsorptionConfig, absorption_from_activations
+    from superscope.analyses.evals.sparse_probing import SparseProbingConfig, SparseProbingResult, encode, probe_dataset
+    from superscope.analyses.evals.suite import SuiteConfig, run_suite, write_result
+    from superscope.saes import load_sae
+
+    hook = HOOKS[-1]
+    run_suite(run.root, SuiteConfig(metrics=("core", "autointerp"), quick=True), load_model=fake_model,
+              log=lambda _: None)
+    held = load_activations(run.heldout(hook))
+    x, tok = torch.cat(list(held.batches(4096, shuffle=False))), held.token_ids()
+    train = torch.arange(x.shape[0]) % 3 != 0
+    probing = SparseProbingConfig(ks=(1, 2, 5), probe_all_latents=False)
+    absorption = AbsorptionConfig(min_feats_for_eval=5, min_GT_probe_f1=0.3, max_k_value=2)
+    labels = {"toy_even_token": tok % 2, "toy_low_token": (tok < VOCAB // 2).long()}
+    for arch in ARCHS:
+        sae, folder = load_sae(run.sae(hook, arch)).eval(), run.root / "evals" / hook / arch
+        head = {"hook": hook, "architecture": arch, "sae": str(run.sae(hook, arch)), "quick": True}
+        z = encode(sae, x)
+        details = tuple(probe_dataset(name, x[train], y[train], z[train], x[~train], y[~train], z[~train], probing)
+                        for name, y in labels.items())
+        write_result(folder / "sparse_probing.json", {"metric": "sparse_probing", **head},
+                     SparseProbingResult(hook, details, probing.ks, "token", {"toy": True}), probing)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = absorption_from_activations(sae, x, (tok % 4).numpy(), class_names="abcd", config=absorption)
+        write_result(folder / "absorption.json", {"metric": "absorption", **head}, result, absorption)
+
+
 def build_toy_run(root: Path, with_features: bool = True) -> Path:
     """Write the run at ``root/tiny`` (see the module docstring); returns the run folder."""
     from superscope.analyses.features import FeatureDataConfig, write_feature_data
@@ -156,4 +193,5 @@ def build_toy_run(root: Path, with_features: bool = True) -> Path:
         info = write_feature_data(run, fake_model(), cfg=FeatureDataConfig(batch_size=200, progress=False, top_k=5,
                                                                             sample_size=10, n_logits=5, n_neighbours=5))
         run.mark_step("features", info["elapsed_s"], features=info["features"])
+        _evals(run)
     return run.root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -24,6 +25,7 @@ def error_line(capsys) -> str:
 
 
 def test_evals_core_quick_writes_and_prints_the_table(run, capsys):
+    shutil.rmtree(run / "evals")  # the toy run ships a small evals/ folder
     assert main(["evals", str(run), "--metrics", "core", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "3 written, 0 skipped, 0 failed" in out and "CE-loss recovered" in out and MAIN in out
