@@ -241,14 +241,19 @@ def evaluate_autointerp(sae: Any, context: EvalContext, config: AutointerpConfig
     source = load_activations(_require(context.heldout_dir, "held-out activations", "harvest them (superscope run)"))
     if source.d != sae.cfg.d_in:
         raise ValueError(f"held-out activations at {context.heldout_dir} have d={source.d}, the SAE d_in={sae.cfg.d_in}")
-    sae.eval()
-    if fd.index.get("inference_mode") in ("threshold", "batch"):
-        sae.cfg.inference_mode = fd.index["inference_mode"]  # "fires" as the feature data counted it
     ctx_R, _ = source.locations()
     expl = token_explanations(fd, explanation_half(ctx_R), config.max_tokens, config.min_count,
                               config.use_previous_token, config.n_contexts, config.context_window)
-    counts = detection_counts(sae, source, expl.keys_FM, config.use_previous_token, config.max_scoring_tokens,
-                              config.batch_size)
+    mode, training = sae.cfg.inference_mode, sae.training
+    try:  # "fires" as the feature data counted it (FC / MC: learned thresholds); the SAE is left as given
+        sae.eval()
+        if fd.index.get("inference_mode") in ("threshold", "batch"):
+            sae.cfg.inference_mode = fd.index["inference_mode"]
+        counts = detection_counts(sae, source, expl.keys_FM, config.use_previous_token, config.max_scoring_tokens,
+                                  config.batch_size)
+    finally:
+        sae.cfg.inference_mode = mode
+        sae.train(training)
     unscored = (expl.n_examples_F == 0) | (counts.positives_F < config.min_positives)
     bacc = torch.where(unscored, math.nan, counts.balanced_accuracy())
     f1 = torch.where(unscored, math.nan, counts.f1())
@@ -308,6 +313,9 @@ def read_autointerp(run_root: str | Path, hook: str, arch: str) -> dict[str, Any
         return None
     data = read_json(path, "autointerp result")
     per = data.get("per_latent") if isinstance(data, dict) else None
+    error = (data.get("suite") or {}).get("error") if isinstance(data, dict) else None
+    if error:
+        raise ValueError(f"the autointerp evaluation of {hook}/{arch} failed ({error}); rerun `{EVALS_COMMAND}`")
     if not isinstance(per, dict) or "balanced_accuracy" not in per:
         raise ValueError(f"{path} is not an autointerp result (no per_latent columns); rerun `{EVALS_COMMAND}`")
     n = len(per["balanced_accuracy"])

@@ -39,11 +39,19 @@ def _autointerp_cached(root: str, hook: str, arch: str, mtime: float):
 def _autointerp(root, hook: str, arch: str, n_features: int):
     """The SAE's autointerp columns (explanation, detection scores), or None when the run has none."""
     path = autointerp_path(root, hook, arch)
-    ai = _autointerp_cached(str(root), hook, arch, path.stat().st_mtime if path.is_file() else 0.0)
+    try:
+        ai = _autointerp_cached(str(root), hook, arch, path.stat().st_mtime if path.is_file() else 0.0)
+    except ValueError as err:
+        st.warning(str(err))
+        return None
     if ai is not None and len(ai["feature"]) != n_features:
         st.warning(f"{path} has {len(ai['feature'])} latents, this SAE {n_features}: rerun `{EVALS_COMMAND}`.")
         return None
     return ai
+
+
+def _num(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
 
 
 def _explained(ai, f: int) -> None:
@@ -129,7 +137,13 @@ def page() -> None:
                             + (("detection_bacc", "detection_f1") if ai else ()))
         hide_dead = s2.checkbox("hide dead features", value=True)
         min_score = s3.slider("min detection balanced accuracy", 0.0, 1.0, 0.0, 0.05) if ai else 0.0
-    if ai is None:
+    if ai is not None:
+        sm = ai["summary"]
+        st.caption(f"Token-set explanations scored by detection on held-out tokens they were not built from: "
+                   f"balanced accuracy mean {_num(sm['mean_balanced_accuracy'])}, "
+                   f"median {_num(sm['median_balanced_accuracy'])} "
+                   f"over {sm['n_scored']} of {sm['n_latents']} latents ({sm['n_scoring_tokens']} tokens).")
+    else:
         st.caption(f"No explanations or detection scores for this SAE yet: `{EVALS_COMMAND.replace('<run>', str(root))}` "
                    "writes them (evals/<hook>/<arch>/autointerp.json).")
     shown = _filtered(table, density_range, search, where, hide_dead, sort)

@@ -62,10 +62,11 @@ def test_feature_browser_sorts_and_filters_by_autointerp(tiny_root, tmp_path, mo
     from tests.fixtures.tiny_run import fake_model
 
     run = RunFolder(copy_run(tiny_root, tmp_path, "tiny"))
+    shutil.rmtree(run.root / "evals", ignore_errors=True)
     monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
     monkeypatch.delenv("SUPERSCOPE_RUN", raising=False)
     at = open_page("features")
-    assert any("superscope evals" in c.value for c in at.caption)  # no results yet: the hint, not an error
+    assert problems(at) == [] and any("superscope evals" in c.value for c in at.caption)  # the hint, no error
     for hook, _, folder in run.sae_folders():
         context = EvalContext(hook, load_model=fake_model, heldout_dir=run.heldout(hook),
                               features_root=run.root / "features" / hook)
