@@ -6,6 +6,9 @@ Every contender trains on the same random activations x [B, d] (fixed seed), one
   - ``ours_topk`` / ``ours_mc`` / ``ours_fc``: superscope's real ``Trainer.train_step`` (forward, losses,
     backward, decoder-gradient projection, grad clip, Adam, decoder renorm, firing statistics,
     threshold updates) for TopK, Mutual Choice and Feature Choice (uniform capacities);
+  - ``ours_matryoshka_batchtopk`` / ``saelens_matryoshka_batchtopk``: Matryoshka-BatchTopK with the
+    prefixes F/16, F/8, F/4, F/2, F in both (ours: the prefix losses on the sparse codes, kernels/prefix_losses;
+    SAELens: a dense partial decode per level, inner MSE losses added to the outer one);
   - ``saelens_topk`` / ``saelens_batchtopk``: SAELens 6.x training SAEs stepped like its
     ``SAETrainer._train_step``: ``training_forward_pass`` → firing statistics → ``loss.backward`` →
     grad clip 1.0 → Adam step → zero_grad (+ BatchTopK's threshold update inside the forward pass);
@@ -17,7 +20,8 @@ run), so no contender computes an auxiliary loss; all use Adam.
 
 Rounds are interleaved (every contender once per round, rotated order) and medians reported; only
 ratios from the same run are meaningful. Targets (issue 2): ours TopK ≥ 1.5× sparsify and ≥ 3×
-SAELens TopK; ours MC ≥ 3× SAELens BatchTopK; ours FC ≥ 0.7× ours TopK (throughput).
+SAELens TopK; ours MC ≥ 3× SAELens BatchTopK; ours FC ≥ 0.7× ours TopK (throughput); issue 15: ours
+Matryoshka-BatchTopK ≥ 3× SAELens' (``--only`` picks contenders, e.g. the Matryoshka pair).
 
     python -m superscope.benchmarks.sae_step --quick --json sae_step.json
 """
@@ -53,6 +57,7 @@ TARGETS = [
     ("ours_topk", "sparsify_topk", 1.5),
     ("ours_topk", "saelens_topk", 3.0),
     ("ours_mc", "saelens_batchtopk", 3.0),
+    ("ours_matryoshka_batchtopk", "saelens_matryoshka_batchtopk", 3.0),
     ("ours_fc", "ours_topk", 0.7),
 ]
 
@@ -94,6 +99,12 @@ def saelens_step(arch: str, x: torch.Tensor, d_sae: int, k: int) -> Callable[[],
     dev = str(x.device)
     if arch == "topk":
         sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d, d_sae=d_sae, k=k, device=dev))
+    elif arch == "matryoshka_batchtopk":  # the same widths as ours (F/16 … F)
+        from sae_lens import MatryoshkaBatchTopKTrainingSAE, MatryoshkaBatchTopKTrainingSAEConfig
+
+        from superscope.saes.config import default_prefixes
+        sae = MatryoshkaBatchTopKTrainingSAE(MatryoshkaBatchTopKTrainingSAEConfig(
+            d_in=d, d_sae=d_sae, k=k, device=dev, matryoshka_widths=default_prefixes(d_sae)))
     else:
         sae = BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(d_in=d, d_sae=d_sae, k=k, device=dev))
     opt = torch.optim.Adam(sae.parameters(), lr=2e-4, betas=(0.9, 0.999))
@@ -145,7 +156,8 @@ def sparsify_step(x: torch.Tensor, d_sae: int, k: int) -> Callable[[], Any]:
     return step
 
 
-def build_contenders(x: torch.Tensor, d_sae: int, k: int, skip: set[str]) -> dict[str, Callable[[], Any]]:
+def build_contenders(x: torch.Tensor, d_sae: int, k: int, skip: set[str],
+                     only: set[str] = frozenset()) -> dict[str, Callable[[], Any]]:
     makers: dict[str, Callable[[], Callable[[], Any]]] = {
         "floor": lambda: floor_step(x, d_sae),
         "ours_topk": lambda: ours_step("topk", x, d_sae, k),
@@ -153,9 +165,11 @@ def build_contenders(x: torch.Tensor, d_sae: int, k: int, skip: set[str]) -> dic
         "ours_fc": lambda: ours_step("feature_choice", x, d_sae, k),
         "saelens_topk": lambda: saelens_step("topk", x, d_sae, k),
         "saelens_batchtopk": lambda: saelens_step("batchtopk", x, d_sae, k),
+        "ours_matryoshka_batchtopk": lambda: ours_step("matryoshka_batchtopk", x, d_sae, k),
+        "saelens_matryoshka_batchtopk": lambda: saelens_step("matryoshka_batchtopk", x, d_sae, k),
         "sparsify_topk": lambda: sparsify_step(x, d_sae, k),
     }
-    return {name: make() for name, make in makers.items() if name not in skip}
+    return {name: make() for name, make in makers.items() if name not in skip and (not only or name in only)}
 
 
 def target_rows(med: dict[str, float]) -> list[dict[str, Any]]:
@@ -179,13 +193,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=None, help="timed rounds (default 7; 2 with --quick)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--skip", default="", help="comma-separated contenders to leave out")
+    p.add_argument("--only", default="", help="comma-separated contenders to run (default: all)")
     args = p.parse_args(argv)
     batch = args.batch or (2048 if args.quick else 4096)
     rounds = args.rounds or (2 if args.quick else 7)
 
     torch.manual_seed(0)
     x = make_activations(batch, args.d_in, args.device)
-    contenders = build_contenders(x, args.d_sae, args.k, {s for s in args.skip.split(",") if s})
+    contenders = build_contenders(x, args.d_sae, args.k, {s for s in args.skip.split(",") if s},
+                                  {s for s in args.only.split(",") if s})
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     timed = {name: (lambda fn=fn: (fn(), sync())) for name, fn in contenders.items()}
     times = interleaved(timed, rounds=rounds, warmup=1)
