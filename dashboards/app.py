@@ -4,7 +4,7 @@
     streamlit run dashboards/app.py -- --runs-root runs --run default
 
 Pages: Overview · Feature browser · SAE comparison · Live prompt · Superposition · Function tokens ·
-BFS thoughts. The sidebar picks the run (only folders inside the runs root are read).
+BFS thoughts · Evaluations. The sidebar picks the run (only folders inside the runs root are read).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ PAGES = (
     ("superposition.py", "Superposition", "superposition", ":material/stacked_line_chart:"),
     ("function_tokens.py", "Function tokens", "function_tokens", ":material/hub:"),
     ("bfs.py", "BFS thoughts", "bfs", ":material/account_tree:"),
+    ("evals.py", "Evaluations", "evals", ":material/leaderboard:"),
 )
 
 st.set_page_config(page_title="superscope", page_icon=":material/biotech:", layout="wide")
@@ -28,5 +29,7 @@ navigation = st.navigation([st.Page(f"views/{f}", title=t, url_path=u, icon=i, d
                             for f, t, u, i in PAGES])
 st.sidebar.markdown("**superscope** — superposition workbench")
 run_path = sidebar_run_picker()
+st.sidebar.radio("Figures download as", ("png", "svg"), key="figure_format", horizontal=True, format_func=str.upper,
+                 help="the format of the camera button in each figure's toolbar")
 st.session_state["run_path"] = str(run_path) if run_path is not None else None
 navigation.run()

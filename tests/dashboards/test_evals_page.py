@@ -1,0 +1,53 @@
+"""The Evaluations page through AppTest: the tiny run's evals/ (table, probing bars, absorption per letter,
+autointerp), a sweep's Pareto plots, a failed metric's line, and a run without results."""
+
+from __future__ import annotations
+
+import shutil
+
+from tests.dashboards.conftest import open_page, problems
+from tests.fixtures.tiny_run import HOOKS, copy_run, fake_model
+
+
+def test_evals_page_shows_table_and_figures(runs_env):
+    at = open_page("evals")
+    assert problems(at) == []
+    assert [t.value for t in at.title] == ["Evaluations"]
+    table = at.dataframe[0].value
+    assert list(table["SAE"]) == ["TopK", "Feature Choice", "Mutual Choice"]
+    assert {"FVU", "CE-loss recovered", "Probe: top-1", "Absorption", "Detection bal. acc."} <= set(table.columns)
+    assert table["FVU"].notna().all() and table["Absorption"].notna().all()
+    assert len(at.get("plotly_chart")) >= 4  # probing, absorption, split latents, autointerp
+    assert any("weak below 1B parameters" in w.value for w in at.warning)
+    assert any("No L0 sweep yet" in i.value for i in at.info)
+
+
+def test_evals_page_with_a_sweep_and_a_failure(tiny_root, tmp_path, monkeypatch):
+    from superscope.analyses.evals import suite as S
+    from superscope.analyses.evals.suite import MetricEntry, SuiteConfig, run_suite
+    from superscope.analyses.evals.sweep import SweepConfig, run_sweep
+
+    run = copy_run(tiny_root, tmp_path, "swept")
+    shutil.copytree(run / "heldout" / HOOKS[-1], run / "activations" / HOOKS[-1])
+    run_sweep(run, SweepConfig(ks=(2, 4), train_tokens=256, splice_tokens=0), metrics=("core",),
+              load_model=fake_model, log=lambda _: None)
+    monkeypatch.setitem(S.METRICS, "boom", MetricEntry("tests.analyses.evals.fake_metrics", "BoomConfig",
+                                                       "evaluate_boom"))
+    run_suite(run, SuiteConfig(metrics=("boom",)), load_model=fake_model, log=lambda _: None)
+    monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
+    monkeypatch.setenv("SUPERSCOPE_RUN", "swept")
+    at = open_page("evals")
+    assert problems(at) == []
+    assert not any("No L0 sweep yet" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) >= 5  # + the FVU Pareto plot
+    assert any("planted failure" in w.value for w in at.warning)
+
+
+def test_evals_page_without_results(tiny_root, tmp_path, monkeypatch):
+    run = copy_run(tiny_root, tmp_path, "bare")
+    shutil.rmtree(run / "evals")
+    monkeypatch.setenv("SUPERSCOPE_RUNS_ROOT", str(tmp_path))
+    monkeypatch.setenv("SUPERSCOPE_RUN", "bare")
+    at = open_page("evals")
+    assert problems(at) == []
+    assert any("superscope evals" in i.value for i in at.info)
