@@ -5,7 +5,8 @@ Gurnee et al. 2023 ("Finding Neurons in a Haystack", k-sparse probing); SAEBench
 arXiv 2502.16681), whose ``sae-probes`` datasets we read (probing_data.py).
 
 Per binary dataset, a class-balanced train/test split of texts; one activation per text at the SAE's hook
-(last-token pooling by default, text_activations.py), cached once per hook and shared by every SAE. Then
+(the mean over the text's tokens by default, or its last token; text_activations.py), cached once per hook
+and shared by every SAE. Then
 
     dense:  logistic regression on x ∈ R^d                        → llm_test_accuracy
             on the k residual channels with the largest |μ⁺ − μ⁻|   → llm_top_k_test_accuracy (SAEBench's baseline)
@@ -17,6 +18,8 @@ probe is scikit-learn's L2 logistic regression (C = 1, max_iter = 1000, SAEBench
 the train split and scored by accuracy on the test split. The result JSON mirrors SAEBench's output:
 ``eval_result_metrics`` {llm, sae} (means over datasets) and ``eval_result_details`` (one per dataset).
 
+The SAE encodes the pooled activation (specs/evals.md: one activation per text, then the SAE), so the
+cache holds one vector per text whatever the SAE; SAEBench instead mean-pools the per-token latents.
 Batch-dependent SAEs (Feature / Mutual Choice, BatchTopK) encode each split in one call with whatever
 ``inference_mode`` the SAE carries (the suite decides; ``threshold`` makes the codes per-text).
 """
@@ -58,8 +61,10 @@ class SparseProbingConfig:
     """sae-probes binary datasets (file stems such as ``92_glue_sst2``; see probing_data.DEFAULT_DATASETS)."""
     ks: tuple[int, ...] = (1, 2, 5, 20)
     """Numbers of latents (and of residual channels) the sparse probes read."""
-    pooling: Pooling = "last"
-    """One activation per text: the last kept token's ("last", as sae-probes) or the mean over tokens ("mean")."""
+    pooling: Pooling = "mean"
+    """One activation per text: the mean over its tokens ("mean", BOS excluded) or the last kept token's
+    ("last", as sae-probes). Mean: the dense probe scored 0.74 / 0.86 / 0.92 on sst2 / code_Python / UK places
+    against 0.60 / 0.68 / 0.86 with the last token (quick split, 32 tokens)."""
     max_tokens: int = 64
     """Tokens kept per text (its first ones; BOS is added before them)."""
     n_train: int = 200
