@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from superscope.analyses.cli import bfs, core, evals, probe, report
+from superscope.analyses.cli import bfs, core, evals, probe, report, steer
 
-SUBCOMMANDS = (core, probe, bfs, report, evals)
+SUBCOMMANDS = (core, probe, bfs, report, evals, steer)
 
 
 def build_parser() -> argparse.ArgumentParser:
