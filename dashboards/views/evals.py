@@ -10,7 +10,7 @@ import streamlit as st
 
 from superscope.analyses.report import eval_sections as E
 from superscope.analyses.runs.evals import EvalsData, load_evals
-from superscope.dashboards._ui import chart, guard, run_and_data, table
+from superscope.dashboards._ui import chart, guard, missing_note, run_and_data, table
 
 
 def signature(root: Path) -> float:
@@ -27,6 +27,7 @@ def _evals(path: str, sig: float) -> EvalsData:
 def page() -> None:
     root, data = run_and_data()
     st.title("Evaluations")
+    missing_note(data)
     ev = _evals(str(root), signature(root))
     if ev.empty:
         st.info(f"No evaluation results in this run (evals/ is empty). Make them with `superscope evals {root}` "

@@ -13,7 +13,7 @@ from tests.fixtures.tiny_run import HOOKS, copy_run
 
 PAGES = {"overview": "Run tiny", "features": "Feature browser", "compare": "SAE comparison",
          "superposition": "Superposition", "function_tokens": "Function tokens", "bfs": "BFS thoughts",
-         "live": "Live prompt"}
+         "live": "Live prompt", "evals": "Evaluations"}
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -23,15 +23,34 @@ def test_every_page_renders(runs_env, page):
     assert [t.value for t in at.title] == [PAGES[page]]
     charts = len(at.get("plotly_chart"))
     assert charts >= {"overview": 1, "features": 1, "compare": 5, "superposition": 2, "function_tokens": 2,
-                      "bfs": 3, "live": 0}[page]
+                      "bfs": 3, "live": 0, "evals": 4}[page]
 
 
 def test_overview_headline(runs_env):
     at = open_page("overview")
-    table = at.dataframe[1].value
-    assert list(table["architecture"]) == ["TopK", "Feature Choice", "Mutual Choice"]
-    assert table["CE recovered"].notna().all()
+    table = at.dataframe[0].value  # under the columns' human labels (analyses.runs.labels)
+    assert list(table["SAE"]) == ["TopK", "Feature Choice", "Mutual Choice"]
+    assert table["CE-loss recovered"].notna().all() and "Dead in training" in table.columns
     assert at.sidebar.selectbox[0].value == "tiny"
+
+
+def test_overview_steps_timeline(runs_env, tiny_root):
+    """One line per step: its name, duration, one sentence of what it made; a link to the page showing it."""
+    from superscope.analyses.runs.timeline import steps
+    from superscope.saes.atomic_io import read_json
+    at = open_page("overview")
+    text = " ".join(m.value for m in at.markdown)
+    for s in steps(read_json(tiny_root / "run.json")):
+        assert f"**{s.step}**" in text and s.made in text
+    assert "Feature browser" in [p.proto.label for p in at.get("page_link")]
+    assert len(at.dataframe) == 1  # no wide table of every key a step reported
+
+
+def test_tables_download_as_csv(runs_env):
+    """Every table of a page comes with a CSV download of its raw values."""
+    for name in ("overview", "compare", "superposition", "function_tokens", "bfs"):
+        at = open_page(name)
+        assert len(at.get("download_button")) >= len(at.dataframe) > 0, name
 
 
 def test_feature_browser_filter_select_and_neighbours(runs_env):
@@ -41,10 +60,11 @@ def test_feature_browser_filter_select_and_neighbours(runs_env):
     filtered = next(m.value for m in at.markdown if "features match" in m.value)
     assert filtered != count_line
     table = at.dataframe[0].value
-    assert len(table) and (table["top_logit"].str.contains(" and") | table["top_token"].str.contains(" and")).all()
-    at.number_input(key="feature_input").set_value(int(table["feature"].iloc[0])).run()
+    assert len(table) and (table["Top logit"].str.contains(" and") | table["Top token"].str.contains(" and")).all()
+    at.number_input(key="feature_input").set_value(int(table["Feature"].iloc[0])).run()
     assert problems(at) == []
-    assert any(s.value == f"Feature {int(table['feature'].iloc[0])}" for s in at.subheader)
+    assert any(s.value == f"Feature {int(table['Feature'].iloc[0])}" for s in at.subheader)
+    assert at.query_params["feature"] == [str(int(table["Feature"].iloc[0]))]  # the URL follows the view
     html = " ".join(h.proto.body for h in at.get("html"))
     assert "class='tok'" in html and "outline" in html  # highlighted tokens, the firing one boxed
     neighbour = next(b for b in at.button if b.key and b.key.startswith("nbr_"))
@@ -90,6 +110,29 @@ def test_compare_difficulty_and_hook_switch(runs_env):
     at.selectbox(key="compare_hook").select(HOOKS[0]).run()
     assert problems(at) == []
     assert any(m.value.startswith("#### TopK") for m in at.markdown)
+    assert at.query_params["hook"] == [HOOKS[0]]  # the URL reopens this hook
+
+
+def test_deep_links_open_the_named_view(runs_env):
+    """?hook=, ?sae= and ?feature= open the Feature browser on that feature; ?hook= the comparison's hook."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboards.conftest import APP
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"run": "tiny", "hook": HOOKS[0], "sae": "mutual_choice", "feature": "7"})
+    at.run()
+    at.switch_page("views/features.py")
+    at.query_params.update({"run": "tiny", "hook": HOOKS[0], "sae": "mutual_choice", "feature": "7"})
+    at.run()
+    assert problems(at) == []
+    assert at.selectbox(key="features_hook").value == HOOKS[0] and at.selectbox(key="features_sae").value == "mutual_choice"
+    assert any(s.value == "Feature 7" for s in at.subheader)
+    link = next(c.value for c in at.code)
+    assert link.endswith(f"features?run=tiny&hook={HOOKS[0]}&sae=mutual_choice&feature=7")
+    at.switch_page("views/compare.py")
+    at.query_params.update({"run": "tiny", "hook": HOOKS[0]})
+    at.run()
+    assert at.selectbox(key="compare_hook").value == HOOKS[0]
 
 
 def test_function_token_feature_set(runs_env):

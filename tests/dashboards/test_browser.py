@@ -27,6 +27,7 @@ PAGES = {
     "superposition": ("Superposition", ["effective features per neuron"], 2),
     "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
     "bfs": ("BFS thoughts", ["Ordered optimal > frontier", "Checkpoints"], 3),
+    "evals": ("Evaluations", ["SAE × metric at", "Sparse probing", "Absorption"], 4),
 }
 
 
