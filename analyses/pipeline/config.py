@@ -27,7 +27,10 @@ class RunConfig:
     sweep_layers: tuple[int, ...] = (3, 6, 9, 12, 18, 21)
     """Further layers for the superposition-entropy layer sweep (one SAE per layer and architecture)."""
     archs: tuple[str, ...] = ("topk", "feature_choice", "mutual_choice")
-    """SAE architectures compared at the middle layer (same width and budget)."""
+    """SAE architectures compared at the middle layer (same width and budget) and trained at every sweep layer."""
+    main_archs: tuple[str, ...] = ("matryoshka_batchtopk",)
+    """Further architectures trained and compared at the middle layer only (not in the layer sweep). Adding
+    names to a finished run trains and evaluates just those on re-running it (nothing else is retrained)."""
     expansion: int = 8
     """SAE width as a multiple of d_model."""
     k: int = 32
@@ -68,8 +71,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self.sweep_layers = tuple(int(v) for v in self.sweep_layers)
-        self.archs = tuple(self.archs)
-        unknown = set(self.archs) - set(known_architectures())
+        self.archs, self.main_archs = tuple(self.archs), tuple(self.main_archs)
+        unknown = (set(self.archs) | set(self.main_archs)) - set(known_architectures())
         if unknown:
             raise ValueError(f"unknown architectures {sorted(unknown)}; choose from {known_architectures()}")
         if "{layer}" not in self.hook_template:
@@ -77,6 +80,11 @@ class RunConfig:
         for name in ("n_tokens", "eval_tokens", "train_tokens", "batch_size", "expansion", "k", "context_len"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def main_table_archs(self) -> tuple[str, ...]:
+        """Every architecture at the middle layer: ``archs`` then the ``main_archs`` not among them."""
+        return self.archs + tuple(a for a in self.main_archs if a not in self.archs)
 
     @property
     def main_hook(self) -> str:
@@ -93,4 +101,5 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sweep_layers"], data["archs"] = list(self.sweep_layers), list(self.archs)
+        data["main_archs"] = list(self.main_archs)
         return data

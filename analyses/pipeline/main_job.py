@@ -46,15 +46,30 @@ class Pipeline:
         self.run.root.mkdir(parents=True, exist_ok=True)
         if self.run.run_json.exists():
             previous = self.run.read()
-            if not same_config(previous.get("config") or {}, self.cfg.to_dict()):
+            added = added_architectures(previous.get("config") or {}, self.cfg.to_dict())
+            if added is None:
                 raise ValueError(f"{self.run.root} was made with another configuration; "
                                  "use a new --run-dir, or delete the folder to start over")
+            if added:
+                self.extend(previous, added)
             return
         self.run.write({"name": self.run.root.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                         "config": self.cfg.to_dict(), "model": self.cfg.model or "embedded:SmolLM2-135M-Instruct",
                         "corpus": self.cfg.corpus, "main_hook": self.cfg.main_hook, "hooks": self.cfg.all_hooks,
-                        "archs": list(self.cfg.archs), "seed": self.cfg.seed, "versions": package_versions(),
+                        "archs": list(self.cfg.main_table_archs), "seed": self.cfg.seed, "versions": package_versions(),
                         "steps": {}})
+
+    def extend(self, previous: dict, added: list[str]) -> None:
+        """A finished run gains middle-layer architectures: record the new config and reopen the steps that
+        cover them (``ARCH_STEPS``); their work on the existing SAEs is skipped (``train_one`` keeps finished
+        SAEs, ``evaluate_main`` reuses current metrics.json, the suite and precompute skip what they wrote)."""
+        data = {k: v for k, v in previous.items() if k != "format"}
+        data["config"], data["archs"] = self.cfg.to_dict(), list(self.cfg.main_table_archs)
+        for step in ARCH_STEPS:
+            if step in data.get("steps", {}):
+                data["steps"][step] = {**data["steps"][step], "done": False, "reopened_for": added}
+        self.run.write(data)
+        self.log(f"[run] adds architectures {added}: {', '.join(ARCH_STEPS)} re-run for them")
 
     def done(self, step: str) -> bool:
         return bool(self.run.read().get("steps", {}).get(step, {}).get("done"))
@@ -110,6 +125,15 @@ class Pipeline:
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the final weights supersede them
         return folder
 
+    def current_metrics(self, hook: str, arch: str) -> dict | None:
+        """metrics.json with splice metrics written after the SAE's weights (an evaluation to reuse), else None."""
+        folder = self.run.sae(hook, arch)
+        metrics, weights = folder / "metrics.json", folder / "sae.safetensors"
+        if not (metrics.exists() and weights.exists()) or metrics.stat().st_mtime < weights.stat().st_mtime:
+            return None
+        data = read_json(metrics)
+        return data if "splice" in data else None
+
     def evaluate_one(self, hook: str, arch: str, splice: bool) -> dict:
         folder = self.run.sae(hook, arch)
         sae = load_sae(folder)
@@ -133,12 +157,14 @@ class Pipeline:
         return metrics
 
     def train_main(self) -> dict:
-        for arch in self.cfg.archs:
+        for arch in self.cfg.main_table_archs:
             self.train_one(self.cfg.main_hook, arch, self.cfg.train_tokens)
         return {}
 
     def evaluate_main(self) -> dict:
-        table = {arch: self.evaluate_one(self.cfg.main_hook, arch, splice=True) for arch in self.cfg.archs}
+        hook = self.cfg.main_hook
+        table = {arch: self.current_metrics(hook, arch) or self.evaluate_one(hook, arch, splice=True)
+                 for arch in self.cfg.main_table_archs}
         self.log(format_table(table))
         return {}
 
@@ -195,6 +221,26 @@ def same_config(previous: dict, current: dict) -> bool:
     made counts as recorded at its default (so an older run folder stays resumable)."""
     defaults = RunConfig().to_dict()
     return all(previous.get(k, defaults.get(k)) == current.get(k) for k in set(previous) | set(current))
+
+
+ARCH_STEPS = ("train", "evaluate", "evals", "report", "precompute")
+"""Steps over every middle-layer architecture: reopened when a finished run gains architectures."""
+
+
+def added_architectures(old: dict, new: dict) -> list[str] | None:
+    """The middle-layer architectures ``new`` adds to ``old`` ([] for the same config); None when they differ
+    otherwise (another field, or ``archs`` changed: the sweep trains those). A config recorded before
+    ``main_archs`` existed had none (its run trained ``archs`` only)."""
+    keys = ("archs", "main_archs")
+    if not same_config({k: v for k, v in old.items() if k not in keys}, {k: v for k, v in new.items() if k not in keys}):
+        return None
+    if list(old.get("archs", RunConfig().archs)) != list(new.get("archs", [])):
+        return None
+    before = {*old.get("archs", RunConfig().archs), *old.get("main_archs", [])}
+    after = [*new.get("archs", []), *new.get("main_archs", [])]
+    if not before <= set(after):
+        return None  # an architecture removed
+    return [a for a in dict.fromkeys(after) if a not in before]
 
 
 def format_table(table: dict[str, dict]) -> str:

@@ -234,3 +234,31 @@ def test_matryoshka_absorbs_less_on_the_hierarchical_toy():
         result[arch] = absorption_rate(sae, source.parent_directions, test)
     assert result["matryoshka_batchtopk"].rate < 0.5 * result["batchtopk"].rate, result
     assert result["matryoshka_batchtopk"].parent_alone_recall > 0.9, result  # its parent latent is a real one
+
+
+def test_a_finished_run_gains_matryoshka_without_retraining(tmp_path):
+    """The default run's middle layer gains matryoshka_batchtopk (RunConfig.main_archs): a run folder made
+    before (archs only, no main_archs) reopens train / evaluate / evals / report / precompute for it alone;
+    another config change is still refused."""
+    import json
+
+    from superscope.analyses.pipeline.config import RunConfig
+    from superscope.analyses.pipeline.main_job import Pipeline, added_architectures
+
+    new = RunConfig(run_dir=str(tmp_path))
+    old = {k: v for k, v in new.to_dict().items() if k != "main_archs"}
+    assert added_architectures(old, new.to_dict()) == ["matryoshka_batchtopk"]
+    assert added_architectures(new.to_dict(), new.to_dict()) == []
+    assert added_architectures({**old, "k": 16}, new.to_dict()) is None
+    assert added_architectures({**old, "archs": ["topk"]}, new.to_dict()) is None
+    steps = {s: {"done": True} for s in ("harvest", "train", "evaluate", "sweep", "probes", "evals", "report")}
+    (tmp_path / "run.json").write_text(json.dumps({"format": "superscope.run", "config": old, "archs": old["archs"],
+                                                   "steps": steps}))
+    Pipeline(new, log=lambda _: None).start()
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["archs"] == ["topk", "feature_choice", "mutual_choice", "matryoshka_batchtopk"]
+    reopened = {s for s, v in run["steps"].items() if not v["done"]}
+    assert reopened == {"train", "evaluate", "evals", "report"}
+    assert run["steps"]["train"]["reopened_for"] == ["matryoshka_batchtopk"]
+    with pytest.raises(ValueError, match="another configuration"):
+        Pipeline(RunConfig(run_dir=str(tmp_path), k=16), log=lambda _: None).start()
