@@ -9,6 +9,9 @@ Every contender trains on the same random activations x [B, d] (fixed seed), one
   - ``ours_matryoshka_batchtopk`` / ``saelens_matryoshka_batchtopk``: Matryoshka-BatchTopK with the
     prefixes F/16, F/8, F/4, F/2, F in both (ours: the prefix losses on the sparse codes, kernels/prefix_losses;
     SAELens: a dense partial decode per level, inner MSE losses added to the outer one);
+  - ``ours_jumprelu`` / ``saelens_jumprelu``: JumpReLU as Anthropic trains it (tanh sparsity, c = 4, STE to
+    the input, bandwidth 0.5, pre-activation loss 3e-6) — ours in L0-target mode at k, thresholds starting
+    at L0 = k (the codes are sparse); SAELens' ``JumpReLUTrainingSAE`` computes the dense [B, F] codes;
   - ``saelens_topk`` / ``saelens_batchtopk``: SAELens 6.x training SAEs stepped like its
     ``SAETrainer._train_step``: ``training_forward_pass`` → firing statistics → ``loss.backward`` →
     grad clip 1.0 → Adam step → zero_grad (+ BatchTopK's threshold update inside the forward pass);
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +62,7 @@ TARGETS = [
     ("ours_topk", "saelens_topk", 3.0),
     ("ours_mc", "saelens_batchtopk", 3.0),
     ("ours_matryoshka_batchtopk", "saelens_matryoshka_batchtopk", 3.0),
+    ("ours_jumprelu", "saelens_jumprelu", 3.0),
     ("ours_fc", "ours_topk", 0.7),
 ]
 
@@ -97,6 +102,7 @@ def saelens_step(arch: str, x: torch.Tensor, d_sae: int, k: int) -> Callable[[],
 
     B, d = x.shape
     dev = str(x.device)
+    coefficients: dict[str, float] = {}
     if arch == "topk":
         sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d, d_sae=d_sae, k=k, device=dev))
     elif arch == "matryoshka_batchtopk":  # the same widths as ours (F/16 … F)
@@ -105,6 +111,13 @@ def saelens_step(arch: str, x: torch.Tensor, d_sae: int, k: int) -> Callable[[],
         from superscope.saes.config import default_prefixes
         sae = MatryoshkaBatchTopKTrainingSAE(MatryoshkaBatchTopKTrainingSAEConfig(
             d_in=d, d_sae=d_sae, k=k, device=dev, matryoshka_widths=default_prefixes(d_sae)))
+    elif arch == "jumprelu":  # Anthropic's recipe, as ours (see the module docstring)
+        from sae_lens.saes.jumprelu_sae import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
+
+        sae = JumpReLUTrainingSAE(JumpReLUTrainingSAEConfig(
+            d_in=d, d_sae=d_sae, device=dev, jumprelu_sparsity_loss_mode="tanh", jumprelu_tanh_scale=4.0,
+            jumprelu_ste_to_input=True, jumprelu_bandwidth=0.5, pre_act_loss_coefficient=3e-6))
+        coefficients = {"l0": 1.0}
     else:
         sae = BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(d_in=d, d_sae=d_sae, k=k, device=dev))
     opt = torch.optim.Adam(sae.parameters(), lr=2e-4, betas=(0.9, 0.999))
@@ -115,7 +128,7 @@ def saelens_step(arch: str, x: torch.Tensor, d_sae: int, k: int) -> Callable[[],
     def step() -> Any:  # SAETrainer._train_step
         sae.train()
         out = sae.training_forward_pass(TrainStepInput(
-            sae_in=x, coefficients={}, dead_neuron_mask=(since_fired_F > window).bool(),
+            sae_in=x, coefficients=coefficients, dead_neuron_mask=(since_fired_F > window).bool(),
             n_training_steps=0, is_logging_step=False))
         with torch.no_grad():
             firing = out.feature_acts.bool().float()
@@ -165,6 +178,8 @@ def build_contenders(x: torch.Tensor, d_sae: int, k: int, skip: set[str],
         "ours_fc": lambda: ours_step("feature_choice", x, d_sae, k),
         "saelens_topk": lambda: saelens_step("topk", x, d_sae, k),
         "saelens_batchtopk": lambda: saelens_step("batchtopk", x, d_sae, k),
+        "ours_jumprelu": lambda: ours_step("jumprelu", x, d_sae, k),
+        "saelens_jumprelu": lambda: saelens_step("jumprelu", x, d_sae, k),
         "ours_matryoshka_batchtopk": lambda: ours_step("matryoshka_batchtopk", x, d_sae, k),
         "saelens_matryoshka_batchtopk": lambda: saelens_step("matryoshka_batchtopk", x, d_sae, k),
         "sparsify_topk": lambda: sparsify_step(x, d_sae, k),
@@ -217,7 +232,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\nTargets (speed-up = t_versus / t_contender)\n")
     print(format_table(["contender", "versus", "speed-up", "target", "met"],
                        [[r["contender"], r["versus"], r["speedup"], r["target"], r["met"]] for r in targets]))
-    result = {"benchmark": "sae_step", "shape": {"d_in": args.d_in, "d_sae": args.d_sae, "k": args.k,
+    command = "python -m superscope.benchmarks.sae_step " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = {"benchmark": "sae_step", "command": command.strip(), "shape": {"d_in": args.d_in, "d_sae": args.d_sae, "k": args.k,
               "batch": batch, "dtype": "float32", "device": args.device}, "rounds": rounds,
               "quick": args.quick, "median_s": med, "times_s": times, "ratios_time": all_ratios(med),
               "tokens_per_s": {n: batch / t for n, t in med.items()}, "targets": targets,
