@@ -116,6 +116,7 @@ def test_latent_order_preserved_at_save_load(arch, tmp_path):
     torch.testing.assert_close(matryoshka_fvus(loaded, loaded(x)), matryoshka_fvus(sae, sae(x)))
 
 
+@pytest.mark.slow
 def test_inner_prefix_reconstructs_alone_unlike_flat():
     """The point of the objective: after the same training, the first F/8 latents of a Matryoshka SAE explain
     more variance than the first F/8 of the flat SAE (whose latent order means nothing). Measured: inner FVU
@@ -212,6 +213,7 @@ def test_import_sae_lens_training_and_inference_folders(name, tmp_path):
     torch.testing.assert_close(ours.encode(x), z_theirs, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_matryoshka_absorbs_less_on_the_hierarchical_toy():
     """Parents fire whenever a child fires: the flat BatchTopK folds the parent into its children's latents
     (the parent's latent is silent on child firings) far more often than Matryoshka-BatchTopK, whose inner
