@@ -264,3 +264,36 @@ def test_a_finished_run_gains_matryoshka_without_retraining(tmp_path):
     assert run["steps"]["train"]["reopened_for"] == ["matryoshka_batchtopk"]
     with pytest.raises(ValueError, match="another configuration"):
         Pipeline(RunConfig(run_dir=str(tmp_path), k=16), log=lambda _: None).start()
+
+
+def test_resume_gives_the_same_final_weights(tmp_path):
+    """Checkpoint / resume through the same trainer (a batch-dependent rule with the prefix loss)."""
+    from .test_trainer import _batches, _Crash, _crashing
+
+    cfg = SAEConfig(architecture="matryoshka_mutual_choice", d_in=12, d_sae=48, k=4)
+    tc = TrainConfig(total_tokens=12 * 32, batch_size=32, checkpoint_every_tokens=96, progress=False, dead_tokens=64)
+    reference = train(cfg, _batches(), tc)
+    with pytest.raises(_Crash):
+        train(cfg, _crashing(_batches(), 7), tc, out_dir=tmp_path)
+    resumed = train(cfg, _batches(), tc, out_dir=tmp_path)
+    for (name, a), (_, b) in zip(reference.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert load_sae(tmp_path).cfg.matryoshka_prefixes == [3, 6, 12, 24, 48]
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_match_one_process(tmp_path):
+    """Data-parallel (torchrun, 2 ranks, gloo): the prefix losses share the FVU denominator, so the trainer's
+    per-rank loss scaling stays exact; weights equal a single process's to float noise."""
+    from superscope.analyses.cli.torchrun_train import global_batches
+
+    from .test_distributed import ARGV, NOISE, _configs, _max_diff, _torchrun
+
+    archs = ["matryoshka_batchtopk", "matryoshka_feature_choice"]
+    argv = ["--arch", *archs, *ARGV[ARGV.index("--toy-d"):]]  # the module's toy, budget and checkpoints
+    _torchrun(argv, tmp_path)
+    for arch in archs:
+        cfg, tc, launch = _configs(arch, tuple(argv))
+        single = train(cfg, global_batches(launch, tc)[0], tc)
+        diffs = _max_diff(single, load_sae(tmp_path / arch))
+        assert max(diffs.values()) < NOISE, (arch, diffs)
