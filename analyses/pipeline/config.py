@@ -28,7 +28,7 @@ class RunConfig:
     """Further layers for the superposition-entropy layer sweep (one SAE per layer and architecture)."""
     archs: tuple[str, ...] = ("topk", "feature_choice", "mutual_choice")
     """SAE architectures compared at the middle layer (same width and budget) and trained at every sweep layer."""
-    main_archs: tuple[str, ...] = ("matryoshka_batchtopk",)
+    main_archs: tuple[str, ...] = ("matryoshka_batchtopk", "jumprelu")
     """Further architectures trained and compared at the middle layer only (not in the layer sweep). Adding
     names to a finished run trains and evaluates just those on re-running it (nothing else is retrained)."""
     expansion: int = 8

@@ -239,8 +239,8 @@ def test_matryoshka_absorbs_less_on_the_hierarchical_toy():
 
 
 def test_a_finished_run_gains_matryoshka_without_retraining(tmp_path):
-    """The default run's middle layer gains matryoshka_batchtopk (RunConfig.main_archs): a run folder made
-    before (archs only, no main_archs) reopens train / evaluate / evals / report / precompute for it alone;
+    """The default run's middle layer gains matryoshka_batchtopk and jumprelu (RunConfig.main_archs): a run
+    folder made before (archs only, no main_archs) reopens train / evaluate / evals / report for them alone;
     another config change is still refused."""
     import json
 
@@ -249,7 +249,7 @@ def test_a_finished_run_gains_matryoshka_without_retraining(tmp_path):
 
     new = RunConfig(run_dir=str(tmp_path))
     old = {k: v for k, v in new.to_dict().items() if k != "main_archs"}
-    assert added_architectures(old, new.to_dict()) == ["matryoshka_batchtopk"]
+    assert added_architectures(old, new.to_dict()) == ["matryoshka_batchtopk", "jumprelu"]
     assert added_architectures(new.to_dict(), new.to_dict()) == []
     assert added_architectures({**old, "k": 16}, new.to_dict()) is None
     assert added_architectures({**old, "archs": ["topk"]}, new.to_dict()) is None
@@ -258,10 +258,10 @@ def test_a_finished_run_gains_matryoshka_without_retraining(tmp_path):
                                                    "steps": steps}))
     Pipeline(new, log=lambda _: None).start()
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["archs"] == ["topk", "feature_choice", "mutual_choice", "matryoshka_batchtopk"]
+    assert run["archs"] == ["topk", "feature_choice", "mutual_choice", "matryoshka_batchtopk", "jumprelu"]
     reopened = {s for s, v in run["steps"].items() if not v["done"]}
     assert reopened == {"train", "evaluate", "evals", "report"}
-    assert run["steps"]["train"]["reopened_for"] == ["matryoshka_batchtopk"]
+    assert run["steps"]["train"]["reopened_for"] == ["matryoshka_batchtopk", "jumprelu"]
     with pytest.raises(ValueError, match="another configuration"):
         Pipeline(RunConfig(run_dir=str(tmp_path), k=16), log=lambda _: None).start()
 
