@@ -90,6 +90,10 @@ LABELS: dict[str, Label] = {
     "mean activation": Label("Mean activation", "mean activation over those firings"),
     "activation": Label("Activation", "the feature's activation on this token"),
     "top logit": Label("Top logit", "the token whose logit the feature raises most", "text"),
+    "detection_bacc": Label("Detection balanced accuracy", "how well the feature's explanation predicts where it "
+                            "fires on held-out tokens (balanced accuracy; 0.5 = chance)"),
+    "detection_f1": Label("Detection F1", "F1 of predicting the feature's firings from its explanation"),
+    "explanation": Label("Explanation", "input-centric explanation of what the feature fires on", "text"),
     # BFS probe
     "step": Label("Step", "index of the continuous thought / pipeline step", "text"),
     "group": Label("Group", "node group at that step (optimal ⊆ frontier ⊆ reachable; not reachable)", "text"),

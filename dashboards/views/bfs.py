@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from superscope.analyses.report import probe_sections as P
-from superscope.dashboards._ui import df, guard, run_and_data
+from superscope.analyses.runs.formatting import fmt_num
+from superscope.dashboards._ui import chart, guard, query_choice, run_and_data, table
 
 
 def _show(r, key: str) -> None:
@@ -19,16 +20,16 @@ def _show(r, key: str) -> None:
     st.markdown("**Score gaps per step** (95 % CIs): frontier > reachable > not reachable is the evidence "
                 "of BFS-superposition; optimal > frontier is partly built in, since with the tied LM head "
                 "⟨t_i, E[v]⟩ is the logit the curriculum trains towards Optimal(i).")
-    st.dataframe(df(P.bfs_gap_rows(r)), hide_index=True)
+    table(P.bfs_gap_rows(r), key=f"{key}_gaps")
     st.write("Ordered optimal > frontier > reachable > not reachable (CIs above 0) per step: "
              + ", ".join(f"step {s}: {'yes' if ok else 'no'}" for s, ok in ordered.items()))
-    st.dataframe(df([{"step": x.step, "group": x.group, "mean ⟨t_i, E[v]⟩": x.mean, "CI low": x.ci_low,
-                      "CI high": x.ci_high, "n": x.n} for x in r.scores]), hide_index=True, height=220)
-    st.plotly_chart(r.figure(), key=f"{key}_hist")
+    table([{"step": x.step, "group": x.group, "mean ⟨t_i, E[v]⟩": x.mean, "CI low": x.ci_low,
+            "CI high": x.ci_high, "n": x.n} for x in r.scores], key=f"{key}_scores", height=220)
+    chart(r.figure(), key=f"{key}_hist")
     if r.example:
-        st.plotly_chart(r.graph_figure(), key=f"{key}_graph")
+        chart(r.graph_figure(), key=f"{key}_graph")
     if r.attention:
-        st.plotly_chart(r.attention_figure(), key=f"{key}_attn")
+        chart(r.attention_figure(), key=f"{key}_attn")
 
 
 def _checkpoints(root: Path) -> list[Path]:
@@ -55,10 +56,11 @@ def _checkpoint_panel(root: Path) -> None:
         st.info("No BFS checkpoint found (probes/bfs/checkpoints/ or <run>/bfs/); train one with "
                 "`superscope bfs train --run RUN`.")
         return
-    stem = st.selectbox("Checkpoint", stems, format_func=lambda p: f"{p.name} ({p.parent})")
+    stem = query_choice("Checkpoint", stems, "checkpoint", key="bfs_checkpoint",
+                        format_func=lambda p: f"{p.name} ({p.parent})")
     meta = json.loads(stem.with_suffix(".json").read_text())
     test = (meta.get("metrics") or {}).get("test") or {}
-    st.write(f"method **{meta.get('method')}**, test accuracy **{test.get('accuracy', float('nan')):.3f}** "
+    st.write(f"method **{meta.get('method')}**, test accuracy **{fmt_num(test.get('accuracy'))}** "
              f"(n={test.get('n', '?')}); by hops {test.get('accuracy_by_hops', {})}")
     log = meta.get("log") or []
     if log:
@@ -66,7 +68,7 @@ def _checkpoint_panel(root: Path) -> None:
         fig.add_scatter(x=[r["epoch"] for r in log], y=[r["loss"] for r in log], name="train loss")
         fig.add_scatter(x=[r["epoch"] for r in log], y=[r["valid_acc"] for r in log], name="valid accuracy", yaxis="y2")
         fig.update_layout(title="Training", xaxis_title="epoch", yaxis2={"overlaying": "y", "side": "right"}, height=300)
-        st.plotly_chart(fig, key="bfs_train")
+        chart(fig, key="bfs_train")
     if meta.get("method") == "coconut":
         n = st.select_slider("fresh problems to probe", options=[20, 50, 100, 200], value=50)
         if st.button("Run the probe on this checkpoint"):

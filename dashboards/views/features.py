@@ -1,6 +1,7 @@
 """Feature browser: filter an SAE's features by firing density, logit effect and token; inspect one
 feature's top examples (tokens highlighted by activation), quantile bands, histogram, logits and
-nearest neighbours. Reads runs/<run>/features/<hook>/<arch>/ (written by the pipeline's features step)."""
+nearest neighbours. Reads runs/<run>/features/<hook>/<arch>/ (written by the pipeline's features step).
+The URL names the view (``?run=…&hook=…&sae=…&feature=…``): opening it shows the same feature."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import streamlit as st
 
 from superscope.analyses.evals.autointerp import EVALS_COMMAND, autointerp_path, read_autointerp
 from superscope.analyses.features.card import example_html
+from superscope.analyses.runs.formatting import fmt_count, fmt_num, fmt_sci
 from superscope.dashboards import _cache
-from superscope.dashboards._ui import EXAMPLE_CSS, guard, run_and_data
+from superscope.dashboards._ui import EXAMPLE_CSS, chart, copy_link, guard, query_choice, run_and_data
+from superscope.dashboards._ui import table as show_table
 from superscope.saes.registry import arch_label
 
 
@@ -68,16 +71,17 @@ def _goto(feature: int) -> None:
     st.session_state["feature_input"] = int(feature)
 
 
-def _card(fd, f: int, ai=None) -> None:
+def _card(fd, f: int, ai=None, hook: str = "", arch: str = "") -> None:
     card = fd.card(f)
     st.subheader(f"Feature {f}")
     if ai is not None:
         _explained(ai, f)
     c = st.columns(4)
-    c[0].metric("fires on", f"{card.count} tokens")
-    c[1].metric("density", f"{card.density:.2e}")
-    c[2].metric("mean act", f"{card.mean_act:.3g}")
-    c[3].metric("max act", f"{card.max_act:.3g}")
+    c[0].metric("fires on", f"{fmt_count(card.count)} tokens")
+    c[1].metric("density", fmt_sci(card.density))
+    c[2].metric("mean act", fmt_num(card.mean_act))
+    c[3].metric("max act", fmt_num(card.max_act))
+    copy_link("features", f"Link to feature {f}", hook=hook, sae=arch, feature=f)
     if card.dead:
         st.warning(f"Feature {f} never fired on the {fd.index['n_tokens']} held-out tokens (dead).")
     left, right = st.columns([3, 2])
@@ -89,11 +93,11 @@ def _card(fd, f: int, ai=None) -> None:
         parts = []
         for j, (band, (hi, lo)) in enumerate(zip(card.bands, card.band_edges)):
             if band:
-                parts.append(f"<div class='band'><b>band {j + 1}</b> ({lo:.3g} – {hi:.3g})</div>"
+                parts.append(f"<div class='band'><b>band {j + 1}</b> ({fmt_num(lo)} – {fmt_num(hi)})</div>"
                              + "".join(example_html(ex, vmax) for ex in band))
         st.html(EXAMPLE_CSS + ("".join(parts) or "<i>no firings</i>"))
     with right:
-        st.plotly_chart(card.figure(), key=f"card_fig_{f}")
+        chart(card.figure(), key=f"feature_{f}")
         if card.top_logits:
             st.markdown("Output-centric (VocabProj: g ⊙ W_dec[f] / s through W_U)")
             st.markdown("**Promotes** " + " ".join(f"`{t!r}`" for t, _ in card.top_logits))
@@ -115,16 +119,16 @@ def page() -> None:
         return
     hooks = list(dict.fromkeys(h for h, _, _ in data.feature_folders))
     c = st.columns(2)
-    hook = c[0].selectbox("Hook", hooks, index=hooks.index(data.main_hook) if data.main_hook in hooks else 0)
+    hook = query_choice("Hook", hooks, "hook", container=c[0], default=data.main_hook, key="features_hook")
     archs = [a for h, a, _ in data.feature_folders if h == hook]
-    arch = c[1].selectbox("SAE", archs, format_func=arch_label)
+    arch = query_choice("SAE", archs, "sae", container=c[1], format_func=arch_label, key="features_sae")
     folder = next(p for h, a, p in data.feature_folders if h == hook and a == arch)
     fd = _cache.feature_data(folder)
     table = _cache.feature_table(folder)
     ai = _autointerp(root, hook, arch, fd.n_features)
     if ai is not None:
         table = table.assign(**{k: ai[k] for k in ("detection_bacc", "detection_f1", "explanation")})
-    st.caption(f"{fd.n_features} features · {fd.index['n_tokens']} held-out tokens · "
+    st.caption(f"{fmt_count(fd.n_features)} features · {fmt_count(fd.index['n_tokens'])} held-out tokens · "
                f"{fd.index.get('inference_mode')} mode")
     with st.expander("Filter", expanded=True):
         f1, f2, f3 = st.columns([2, 2, 1])
@@ -149,16 +153,19 @@ def page() -> None:
     shown = _filtered(table, density_range, search, where, hide_dead, sort)
     if min_score > 0:
         shown = shown[shown["detection_bacc"] >= min_score]
-    st.write(f"{len(shown)} of {len(table)} features match")
-    st.dataframe(shown.head(500), hide_index=True, height=260,
-                 column_config={"density": st.column_config.NumberColumn(format="%.2e")})
+    st.write(f"{fmt_count(len(shown))} of {fmt_count(len(table))} features match"
+             + (" (the first 500 shown; the CSV holds all)" if len(shown) > 500 else ""))
+    show_table(shown.head(500), key="feature_list", height=260, export=shown,  # the CSV: the current filter
+               file_name=f"{data.name}_{arch}_features_filtered.csv")
     wanted = st.query_params.get("feature")
-    if wanted is not None and wanted.isdigit() and "feature_input" not in st.session_state:
-        st.session_state["feature_input"] = int(wanted)
+    if wanted is not None and wanted.isdigit() and st.session_state.get("_qp_seen_feature") != wanted:
+        st.session_state["feature_input"] = int(wanted)  # a link names the feature
     if not 0 <= int(st.session_state.get("feature_input", -1)) < fd.n_features:
         st.session_state["feature_input"] = int(shown.index[0]) if len(shown) else 0
-    f = st.number_input("Feature", min_value=0, max_value=fd.n_features - 1, step=1, key="feature_input")
-    _card(fd, int(f), ai)
+    f = int(st.number_input("Feature", min_value=0, max_value=fd.n_features - 1, step=1, key="feature_input"))
+    st.query_params["feature"] = str(f)  # the URL reopens this feature
+    st.session_state["_qp_seen_feature"] = str(f)
+    _card(fd, f, ai, hook, arch)
 
 
 guard(page)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from superscope.analyses.report import probe_sections as P
+from superscope.analyses.runs.formatting import fmt_count
 from superscope.dashboards import _cache
-from superscope.dashboards._ui import df, guard, run_and_data
+from superscope.dashboards._ui import chart, guard, query_choice, run_and_data, table
 from superscope.saes.registry import arch_label
 
 
@@ -19,20 +20,21 @@ def _token_set(root, data, ft) -> None:
         st.info("The SAEs the probe used are not in this run, so token feature sets cannot be computed.")
         return
     c = st.columns(2)
-    hook = c[0].selectbox("Hook", hooks, index=hooks.index(data.main_hook) if data.main_hook in hooks else 0)
+    hook = query_choice("Hook", hooks, "hook", container=c[0], default=data.main_hook, key="ft_hook")
     g = graphs[hook]
     ids, labels = g.get("token_ids") or [], g.get("labels") or []
     n = min(len(labels), len(ids), 200)
     if n == 0:
         st.info("The probe result lists no tokens.")
         return
-    i = c[1].selectbox("Token (by frequency rank)", list(range(n)),
-                       format_func=lambda i: f"#{i + 1} {labels[i]!r} (degree {g['degrees'][i]})")
+    i = query_choice("Token (by frequency rank)", list(range(n)), "token", container=c[1], key="ft_token",
+                     format_func=lambda i: f"#{i + 1} {labels[i]!r} (degree {fmt_count(g['degrees'][i])})")
     res = _cache.token_features(root, hook, ft["architecture"], ids[i])
-    st.write(f"{labels[i]!r} occurs {res['n_occurrences']} times in {res['tokens_scanned']} held-out tokens and "
-             f"activates **{len(res['features'])} distinct features** of the {arch_label(ft['architecture'])} SAE.")
-    st.dataframe(df([{"feature": f, "fired on the token": c, "mean activation": m} for f, c, m in res["features"][:200]]),
-                 hide_index=True, height=240)
+    st.write(f"{labels[i]!r} occurs {fmt_count(res['n_occurrences'])} times in {fmt_count(res['tokens_scanned'])} "
+             f"held-out tokens and activates **{fmt_count(len(res['features']))} distinct features** of the "
+             f"{arch_label(ft['architecture'])} SAE.")
+    table([{"feature": f, "fired on the token": c, "mean activation": m} for f, c, m in res["features"][:200]],
+          key="token_features", height=240, file_name=f"token_{ids[i]}_features.csv")
 
 
 def page() -> None:
@@ -46,13 +48,13 @@ def page() -> None:
     st.caption(f"Token–feature graph of the {arch_label(ft.get('architecture', ''))} SAEs (Zhang, Lin, Li 2025): "
                "a few frequent function tokens activate most features.")
     st.subheader("Coverage of active features by the top-k tokens (%)")
-    st.dataframe(df(P.coverage_rows(ft)), hide_index=True)
+    table(P.coverage_rows(ft), key="coverage", file_name=f"{data.name}_function_token_coverage.csv")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(P.coverage_figure(ft), key="cov")
-    c2.plotly_chart(P.degree_figure(ft), key="deg")
+    chart(P.coverage_figure(ft), key="coverage_curve", container=c1)
+    chart(P.degree_figure(ft), key="degree_vs_rank", container=c2)
     if ft.get("loss_split"):
-        st.plotly_chart(P.loss_split_figure(ft), key="loss")
-    st.dataframe(df(P.shares_rows(ft)), hide_index=True)
+        chart(P.loss_split_figure(ft), key="loss_split")
+    table(P.shares_rows(ft), key="feature_shares", file_name=f"{data.name}_function_token_shares.csv")
     _token_set(root, data, ft)
 
 

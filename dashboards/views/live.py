@@ -8,9 +8,10 @@ import html
 import plotly.graph_objects as go
 import streamlit as st
 
+from superscope.analyses.runs.formatting import fmt_num
 from superscope.dashboards import _cache
 from superscope.dashboards._queries import prompt_features
-from superscope.dashboards._ui import EXAMPLE_CSS, df, guard, run_and_data
+from superscope.dashboards._ui import EXAMPLE_CSS, chart, guard, query_choice, run_and_data, table
 from superscope.saes.registry import arch_label
 
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog. def add(a, b):\n    return a + b"
@@ -30,9 +31,9 @@ def page() -> None:
         st.warning("This run has no SAEs yet (saes/ is empty).")
         return
     c = st.columns(2)
-    hook = c[0].selectbox("Hook", data.hooks, index=data.hooks.index(data.main_hook))
+    hook = query_choice("Hook", data.hooks, "hook", container=c[0], default=data.main_hook, key="live_hook")
     archs = [e.arch for e in data.at(hook)]
-    arch = c[1].selectbox("SAE", archs, format_func=arch_label)
+    arch = query_choice("SAE", archs, "sae", container=c[1], format_func=arch_label, key="live_sae")
     with st.form("prompt"):
         text = st.text_area("Prompt", value=st.session_state.get("prompt_text", DEFAULT_TEXT), height=100)
         go_ = st.form_submit_button("Encode")
@@ -52,7 +53,7 @@ def page() -> None:
                                    y=[f"f{f}" for f in out["strongest"]], colorscale="Oranges"))
         fig.update_layout(title="Strongest features of the prompt, per token", height=420,
                           xaxis_title="token", yaxis_title="feature")
-        st.plotly_chart(fig, key="heat")
+        chart(fig, key="prompt_features")
     i = st.selectbox("Token", list(range(len(toks))), format_func=lambda i: f"{i}: {toks[i]!r}", key="live_token")
     rows = [{"feature": f, "activation": v} for f, v in zip(out["top_features"][i], out["top_values"][i]) if v > 0]
     folder = root / "features" / hook / arch
@@ -62,9 +63,9 @@ def page() -> None:
             r["top logit"] = fd.token(int(fd.arrays["logit_top_ids_FL"][r["feature"], 0])) \
                 if "logit_top_ids_FL" in fd.arrays else ""
             r["density"] = float(fd.arrays["density_F"][r["feature"]])
-    st.markdown(f"**Features on token {i} {toks[i]!r}** — L0 {out['l0'][i]}, relative error {out['rel_error'][i]:.3f}")
+    st.markdown(f"**Features on token {i} {toks[i]!r}** — L0 {out['l0'][i]}, relative error {fmt_num(out['rel_error'][i])}")
     if rows:
-        st.dataframe(df(rows), hide_index=True)
+        table(rows, key="token_features", file_name="live_token_features.csv")
     else:
         st.write("no feature fires on this token")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from superscope.analyses.report import probe_sections as P
-from superscope.dashboards._ui import df, guard, run_and_data
+from superscope.dashboards._ui import chart, guard, run_and_data, table
 
 
 def page() -> None:
@@ -19,9 +19,9 @@ def page() -> None:
         return
     st.caption("F_eff = exp(H) of the distribution of total feature activation mass; ψ = F_eff / N effective "
                "features per neuron (ψ > 1 means superposition). 95 % bootstrap intervals over token blocks.")
-    st.plotly_chart(P.psi_figure(d), key="psi")
-    st.dataframe(df(P.entropy_rows(d)), hide_index=True)
-    st.plotly_chart(P.convergence_figure(d), key="conv")
+    chart(P.psi_figure(d), key="psi")
+    table(P.entropy_rows(d), key="superposition_entropy", file_name=f"{data.name}_superposition_entropy.csv")
+    chart(P.convergence_figure(d), key="f_eff_convergence")
 
 
 guard(page)

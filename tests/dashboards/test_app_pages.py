@@ -64,7 +64,7 @@ def test_feature_browser_filter_select_and_neighbours(runs_env):
     at.number_input(key="feature_input").set_value(int(table["Feature"].iloc[0])).run()
     assert problems(at) == []
     assert any(s.value == f"Feature {int(table['Feature'].iloc[0])}" for s in at.subheader)
-    assert at.query_params["feature"] == [str(int(table["Feature"].iloc[0]))]  # the URL follows the view
+    assert at.query_params["feature"] == str(int(table["Feature"].iloc[0]))  # the URL follows the view
     html = " ".join(h.proto.body for h in at.get("html"))
     assert "class='tok'" in html and "outline" in html  # highlighted tokens, the firing one boxed
     neighbour = next(b for b in at.button if b.key and b.key.startswith("nbr_"))
@@ -110,7 +110,7 @@ def test_compare_difficulty_and_hook_switch(runs_env):
     at.selectbox(key="compare_hook").select(HOOKS[0]).run()
     assert problems(at) == []
     assert any(m.value.startswith("#### TopK") for m in at.markdown)
-    assert at.query_params["hook"] == [HOOKS[0]]  # the URL reopens this hook
+    assert at.query_params["hook"] == HOOKS[0]  # the URL reopens this hook
 
 
 def test_deep_links_open_the_named_view(runs_env):
@@ -118,19 +118,18 @@ def test_deep_links_open_the_named_view(runs_env):
     from streamlit.testing.v1 import AppTest
 
     from tests.dashboards.conftest import APP
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=120)  # a fresh session opened on the URL
     at.query_params.update({"run": "tiny", "hook": HOOKS[0], "sae": "mutual_choice", "feature": "7"})
-    at.run()
     at.switch_page("views/features.py")
-    at.query_params.update({"run": "tiny", "hook": HOOKS[0], "sae": "mutual_choice", "feature": "7"})
     at.run()
     assert problems(at) == []
     assert at.selectbox(key="features_hook").value == HOOKS[0] and at.selectbox(key="features_sae").value == "mutual_choice"
     assert any(s.value == "Feature 7" for s in at.subheader)
     link = next(c.value for c in at.code)
     assert link.endswith(f"features?run=tiny&hook={HOOKS[0]}&sae=mutual_choice&feature=7")
-    at.switch_page("views/compare.py")
+    at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update({"run": "tiny", "hook": HOOKS[0]})
+    at.switch_page("views/compare.py")
     at.run()
     assert at.selectbox(key="compare_hook").value == HOOKS[0]
 
@@ -146,9 +145,9 @@ def test_bfs_page_shows_probe_result_and_probes_a_checkpoint(runs_env):
     at = open_page("bfs")
     assert any("Ordered" in m.value for m in at.markdown)
     gaps = next(f.value for f in at.dataframe if "frontier − reachable" in f.value.columns)
-    assert list(gaps.columns) == ["step", "frontier − reachable", "reachable − not reachable",
+    assert list(gaps.columns) == ["Step", "frontier − reachable", "reachable − not reachable",
                                   "optimal − frontier (built in)"]  # the informative gaps first
-    assert any(set(f.value.columns) >= {"step", "group"} for f in at.dataframe)
+    assert any(set(f.value.columns) >= {"Step", "Group"} for f in at.dataframe)
     assert any("method **coconut**" in m.value for m in at.markdown)  # the run's checkpoint in <run>/bfs/
     charts = len(at.get("plotly_chart"))
     at.select_slider[0].set_value(20)

@@ -114,3 +114,88 @@ def test_report_offline_in_chromium(browser, tiny_root, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
     context.close()
+
+
+def test_steps_timeline_in_chromium(browser, server, tiny_root):
+    """Overview → Steps: one line per step with its duration, a sentence and a link to the page showing it."""
+    from superscope.analyses.runs.formatting import fmt_seconds
+    from superscope.analyses.runs.timeline import steps
+    from superscope.saes.atomic_io import read_json
+    info = read_json(tiny_root / "run.json")
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/?run={tiny_root.name}")
+    wait_rendered(page, f"Run {tiny_root.name}")
+    for s in steps(info):
+        page.get_by_text(s.made, exact=True).first.wait_for(timeout=30_000)
+        assert page.get_by_text(fmt_seconds(s.seconds), exact=True).count() >= 1
+    link = page.locator('[data-testid="stPageLink-NavLink"]', has_text="Feature browser").first
+    link.click()
+    wait_rendered(page, "Feature browser")
+    assert _problems(page) == []
+
+
+def test_formatted_number_in_chromium(browser, server, tiny_root):
+    """SAE comparison shows metrics.json's numbers by meaning: FVU to 3 significant digits, L0 as mean ± std."""
+    from superscope.analyses.runs.data import load_run
+    from superscope.analyses.runs.formatting import fmt_num, fmt_pm
+    data = load_run(tiny_root)
+    e = next(e for e in data.at(data.main_hook) if e.arch == "mutual_choice")
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/compare?run={tiny_root.name}")
+    wait_rendered(page, "SAE comparison")
+    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert fmt_num(e.eval["fvu"]) in values and f"{e.eval['fvu']}" not in values
+    l0 = fmt_pm(e.eval["l0_mean"], e.eval["l0_std"])
+    assert " ± " in l0 and l0 in values
+
+
+def test_deep_link_reopens_the_feature_in_chromium(browser, server, tiny_root):
+    """A feature's URL (run, hook, SAE, feature) opens that feature; the page shows the same URL to copy."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.fixtures.tiny_run import HOOKS
+    hook, arch, feature = HOOKS[0], "feature_choice", 5
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{server}/features?run={tiny_root.name}&hook={hook}&sae={arch}&feature={feature}")
+    wait_rendered(page, "Feature browser")
+    page.get_by_role("heading", name=f"Feature {feature}").first.wait_for(timeout=30_000)
+    boxes = page.locator('[data-testid="stSelectbox"]').evaluate_all(
+        "els => els.map(e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')"
+        " + ' ' + e.querySelector('[data-baseweb=select]')?.getAttribute('aria-label'))")
+    assert any(hook in b for b in boxes) and any("Feature Choice" in b for b in boxes), \
+        page.locator('[data-testid="stSelectbox"]').nth(1).inner_html()
+    shown = page.locator('[data-testid="stCode"]').first.inner_text().strip()
+    q = parse_qs(urlsplit(shown).query)
+    assert q == {"run": [tiny_root.name], "hook": [hook], "sae": [arch], "feature": [str(feature)]}
+    assert parse_qs(urlsplit(page.url).query)["feature"] == [str(feature)]  # the address bar names it too
+    other = browser.new_page(viewport={"width": 1400, "height": 1400})  # the copied link, in a new session
+    other.goto(shown.replace("http://localhost:8501", server))
+    wait_rendered(other, "Feature browser")
+    other.get_by_role("heading", name=f"Feature {feature}").first.wait_for(timeout=30_000)
+    assert _problems(other) == []
+
+
+def test_csv_download_of_the_filtered_feature_list_in_chromium(browser, server, tiny_root, tmp_path):
+    """The feature list downloads as CSV with the current filter applied (all matching rows, raw numbers)."""
+    import csv
+    import re
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{server}/features?run={tiny_root.name}")
+    wait_rendered(page, "Feature browser")
+    before = page.get_by_text("features match").first.inner_text()
+    box = page.get_by_label("token contains")
+    box.fill(" and")
+    box.press("Enter")
+    page.wait_for_function("(b) => { const e = [...document.querySelectorAll('p')].find(p => p.innerText.includes('features match'));"
+                           " return e && e.innerText !== b; }", arg=before, timeout=60_000)
+    wait_rendered(page, "Feature browser")
+    n_match = int(re.match(r"([\d,]+) of", page.get_by_text("features match").first.inner_text()).group(1).replace(",", ""))
+    with page.expect_download(timeout=30_000) as dl:
+        page.get_by_role("button", name="Download CSV").first.click()
+    path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(path)
+    rows = list(csv.DictReader(path.open()))
+    assert path.suffix == ".csv" and len(rows) == n_match > 0
+    assert {"feature", "density", "top_logit", "top_token"} <= set(rows[0])
+    assert all(" and" in (r["top_logit"] + r["top_token"]).lower() for r in rows)
+    float(rows[0]["density"])  # raw numbers, not display text
