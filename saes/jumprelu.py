@@ -7,8 +7,9 @@ Sparse Autoencoders", arXiv 2407.14435; Anthropic, "Circuits Updates — January
 
 A threshold select: a token's codes do not depend on the batch (row-local, no global rule). The selection
 is ``kernels.threshold_select`` of the dense pre-activations; while training it keeps pre > θ − ε/2, so the
-lower half of the estimator's window is present at z = 0 and gives θ its gradient; the codes then go
-through the same sparse encoder backward and sparse decode as every variant.
+lower half of the estimator's window is present and gives θ its gradient: those pairs (z = 0) go through
+the sparse encoder backward and a gradient-only decode (``jumprelu_losses.zero_decode``), the pairs with
+z > 0 are the codes, through the same sparse encoder backward and sparse decode as every variant.
 
 Choices of ours (the papers leave them open or tune them for other data), all in cfg.json:
 - Thresholds start at each latent's (1 − k/F) quantile of pre on the first training batch
@@ -32,12 +33,12 @@ import math
 import torch
 from torch import Tensor, nn
 
-from superscope.kernels import SparseCodes, dispatch
+from superscope.kernels import SparseCodes, crow_from_rows, dispatch
 from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput, Selection
 from .config import SAEConfig
-from .jumprelu_losses import jumprelu, pre_act_loss, step, tanh_sparsity
+from .jumprelu_losses import jumprelu, pre_act_loss, step, tanh_sparsity, zero_decode
 from .registry import register
 
 CONTROLLER_RATE = 0.05
@@ -60,7 +61,10 @@ class JumpReLUSAE(BaseSAE):
         lam = cfg.jumprelu_sparsity_coef
         self.register_buffer("log_sparsity_coef", torch.tensor(0.0 if lam is None else math.log(max(lam, 1e-30))))
         self.register_buffer("controller_steps", torch.zeros((), dtype=torch.int64))
-        self.train_pre_N: Tensor | None = None  # the last training forward's pre at the codes (for the L0 loss)
+        # the last training forward's pre at every selected pair (the L0 loss) and its window's lower half (z = 0)
+        self.train_pre_N: Tensor | None = None
+        self.train_cols_N: Tensor | None = None
+        self.window_z_W: tuple[Tensor, Tensor] | None = None
 
     def _apply(self, fn, recurse=True):
         """``.to(dtype)`` casts every float parameter; θ stays float32 (the point of it, SAELens issue 728)."""
@@ -115,10 +119,26 @@ class JumpReLUSAE(BaseSAE):
         sel = self.select(xc_BD)
         pre_N = dispatch.selected_preacts(xc_BD, self.W_enc, self.b_enc - b_shift_F, sel.crow_B1, sel.cols_N, sel.pre_N)
         theta_F, eps, to_input = self.theta_F, self.cfg.jumprelu_bandwidth, self.cfg.jumprelu_ste_to_input
-        values_N = jumprelu(pre_N, theta_F, sel.cols_N, eps, to_input)
-        self.train_pre_N = pre_N if self.training and torch.is_grad_enabled() else None
-        codes = SparseCodes(sel.crow_B1, sel.cols_N, values_N, self.cfg.d_sae)
-        x_hat_scaled = dispatch.sparse_decode(values_N, sel.crow_B1, sel.cols_N, self.W_dec) + self.b_dec
+        keep_pre = self.training and torch.is_grad_enabled()
+        self.train_pre_N, self.train_cols_N = (pre_N, sel.cols_N) if keep_pre else (None, None)
+        self.window_z_W = None
+        crow_B1, cols_N, x_hat_scaled = sel.crow_B1, sel.cols_N, self.b_dec
+        below_N = sel.pre_N.float() <= theta_F.detach().index_select(0, cols_N)  # the window's lower half (training)
+        if bool(below_N.any()):
+            # z = 0 there: only their gradient is needed (zero_decode); the codes hold the pairs with z > 0
+            rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff(),
+                                             output_size=cols_N.numel())
+            below, kept = below_N.nonzero().squeeze(1), (~below_N).nonzero().squeeze(1)
+            cols_W = cols_N.index_select(0, below)
+            z_W = jumprelu(pre_N.index_select(0, below), theta_F, cols_W, eps, to_input)
+            self.window_z_W = (z_W, cols_W)
+            x_hat_scaled = x_hat_scaled + zero_decode(z_W, crow_from_rows(rows_N.index_select(0, below), xc_BD.shape[0]),
+                                                      cols_W, self.W_dec)
+            pre_N, cols_N = pre_N.index_select(0, kept), cols_N.index_select(0, kept)
+            crow_B1 = crow_from_rows(rows_N.index_select(0, kept), xc_BD.shape[0])
+        values_N = jumprelu(pre_N, theta_F, cols_N, eps, to_input)
+        codes = SparseCodes(crow_B1, cols_N, values_N, self.cfg.d_sae)
+        x_hat_scaled = dispatch.sparse_decode(values_N, crow_B1, cols_N, self.W_dec) + x_hat_scaled
         return ForwardOutput(x_hat_scaled / self.cfg.input_scale, codes, x_scaled, x_hat_scaled)
 
     # ---- training -----------------------------------------------------------------------------
@@ -129,11 +149,14 @@ class JumpReLUSAE(BaseSAE):
         dec_norm_F = self.W_dec.norm(dim=1)
         theta_F = self.theta_F
         if cfg.jumprelu_sparsity == "tanh":
-            sparsity = tanh_sparsity(codes.values_N, codes.cols_N, dec_norm_F, cfg.jumprelu_tanh_scale / math.sqrt(d))
+            c = cfg.jumprelu_tanh_scale / math.sqrt(d)
+            sparsity = tanh_sparsity(codes.values_N, codes.cols_N, dec_norm_F, c)
+            if self.window_z_W is not None:  # value 0; the estimator's gradient to θ from the window's lower half
+                sparsity = sparsity + tanh_sparsity(*self.window_z_W, dec_norm_F, c)
         else:
-            if self.train_pre_N is None:
+            if self.train_pre_N is None or self.train_cols_N is None:
                 raise RuntimeError("the L0 sparsity loss needs the pre-activations of a training forward")
-            sparsity = step(self.train_pre_N, theta_F, codes.cols_N, cfg.jumprelu_bandwidth,
+            sparsity = step(self.train_pre_N, theta_F, self.train_cols_N, cfg.jumprelu_bandwidth,
                             cfg.jumprelu_ste_to_input).sum()
         total = self.sparsity_coef * sparsity.float()
         if cfg.jumprelu_pre_act_coef > 0:
@@ -145,7 +168,7 @@ class JumpReLUSAE(BaseSAE):
     def after_step(self, out: ForwardOutput, ema: float) -> None:
         """L0-target mode: log λ ← log λ + η·log(L0_batch / k) after a training step (grad mode on), not on the
         trainer's no-grad θ calibration pass (nothing to calibrate: θ is a trained parameter)."""
-        self.train_pre_N = None
+        self.train_pre_N = self.train_cols_N = self.window_z_W = None
         if self.cfg.jumprelu_sparsity_coef is not None or not torch.is_grad_enabled():
             return
         with torch.no_grad():

@@ -102,3 +102,28 @@ def pre_act_loss(xc_BD: Tensor, W_enc_DF: Tensor, b_enc_F: Tensor, theta_F: Tens
     pre_BA = torch.addmm(b_enc_F.index_select(0, dead_A), xc_BD, W_enc_DF.index_select(1, dead_A))
     gap_BA = torch.relu(theta_F.index_select(0, dead_A) - pre_BA.float())
     return (gap_BA * dec_norm_F.index_select(0, dead_A).float()).sum()
+
+
+class ZeroDecode(torch.autograd.Function):
+    """The decoder term of the window's lower half: z_W = 0 there, so z_W·W_dec adds nothing forward and gives
+    W_dec no gradient; backward gives each pair (b, f) of the window ∂L/∂z = g_b·W_dec,f (a sampled product
+    over those pairs only). Keeping them out of the codes spares the decode and ∂W_dec their work."""
+
+    @staticmethod
+    def forward(ctx, z_W: Tensor, crow_B1: Tensor, cols_W: Tensor, W_dec_FD: Tensor) -> Tensor:
+        ctx.save_for_backward(crow_B1, cols_W, W_dec_FD)
+        return W_dec_FD.new_zeros(crow_B1.numel() - 1, W_dec_FD.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad_BD: Tensor):
+        crow_B1, cols_W, W_dec_FD = ctx.saved_tensors
+        pattern = torch.sparse_csr_tensor(crow_B1, cols_W, torch.zeros(cols_W.numel(), device=cols_W.device),
+                                          (crow_B1.numel() - 1, W_dec_FD.shape[0]), check_invariants=False)
+        # float32: torch's CPU sampled_addmm has no bf16 kernel
+        grad_W = torch.sparse.sampled_addmm(pattern, grad_BD.float().contiguous(), W_dec_FD.detach().float().T).values()
+        return grad_W.to(grad_BD.dtype), None, None, None
+
+
+def zero_decode(z_W: Tensor, crow_B1: Tensor, cols_W: Tensor, W_dec_FD: Tensor) -> Tensor:
+    """See ``ZeroDecode``."""
+    return ZeroDecode.apply(z_W, crow_B1, cols_W, W_dec_FD)

@@ -219,3 +219,35 @@ def test_checkpoint_resume_gives_the_same_final_state(tmp_path):
     assert int(resumed.controller_steps) == 12
     loaded = load_sae(tmp_path)
     assert isinstance(loaded, JumpReLUSAE) and torch.equal(loaded.log_threshold, reference.log_threshold)
+
+
+# ---- torchrun ---------------------------------------------------------------------------------------------
+def test_two_ranks_match_one_process(tmp_path):
+    """Row-local: under torchrun each rank selects on its own rows; the penalty is a per-token mean, so with
+    equal slices DDP's gradient average is the global one, and λ / dead latents come from reduced counts."""
+    import os
+    import subprocess
+    import sys
+
+    from superscope.analyses.cli.options import from_args
+    from superscope.analyses.cli.torchrun_train import LaunchConfig, build_parser, global_batches
+
+    argv = ["--arch", "jumprelu", "--toy-d", "16", "--toy-features", "64", "--d-sae", "64", "--k", "4",
+            "--batch-size", "64", "--total-tokens", str(64 * 12), "--aux-loss", "none", "--dead-tokens", "128",
+            "--jumprelu-pre-act-coef", "0.01", "--progress", "false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "superscope.analyses.cli.torchrun_train", *argv, "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    args = build_parser().parse_args(argv)
+    launch, tc = from_args(LaunchConfig, args), from_args(TrainConfig, args)
+    single = train(from_args(SAEConfig, args, architecture="jumprelu", d_in=16), global_batches(launch, tc)[0], tc)
+    distributed = load_sae(tmp_path / "jumprelu")
+    for name, a in single.state_dict().items():
+        b = distributed.state_dict()[name]
+        if a.is_floating_point():
+            assert float((a - b).abs().max()) < 1e-5, name
+        else:
+            assert torch.equal(a, b), name
+    assert float(single.log_sparsity_coef) != 0.0  # the controller ran
