@@ -19,7 +19,9 @@ the embedded corpus.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from superscope.benchmarks._timing import environment, format_table, interleaved, medians, write_json
+from superscope.benchmarks._timing import environment, format_table, medians, write_json
 
 HOOK = "blocks.15.hook_resid_post"
 
@@ -52,6 +54,23 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, torch.Tensor]:
     return model, sae, contexts
 
 
+def timed_rounds(contenders: dict[str, Any], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds (this process; steadier on a shared machine) per call, contenders in rotated
+    order each round (as ``_timing.interleaved``), after one warm-up round."""
+    names = list(contenders)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds + 1):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            gc.collect()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            contenders[name]()
+            if r:
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+    return wall, cpu
+
+
 def generation(model: Any, sae: Any, args: argparse.Namespace) -> dict[str, Any]:
     from superscope.interventions import Edit
     from superscope.interventions.generation import _generate
@@ -70,11 +89,12 @@ def generation(model: Any, sae: Any, args: argparse.Namespace) -> dict[str, Any]
 
     contenders = {"unsteered": lambda: _generate(model, tokens, *gen_args),
                   **{f"steered ({name})": steered(name) for name in edits}}
-    times = interleaved(contenders, rounds=args.rounds, warmup=1, progress=False)
-    med = medians(times)
+    times, cpu = timed_rounds(contenders, args.rounds)
+    med, med_cpu = medians(times), medians(cpu)
     return {"new_tokens": args.new_tokens, "prompt_tokens": int(tokens.shape[1]), "rounds": args.rounds,
-            "median_s": med, "times_s": times,
-            "ratio": {name: med[name] / med["unsteered"] for name in med if name != "unsteered"}}
+            "median_s": med, "times_s": times, "median_cpu_s": med_cpu, "cpu_s": cpu,
+            "ratio": {name: med[name] / med["unsteered"] for name in med if name != "unsteered"},
+            "ratio_cpu": {name: med_cpu[name] / med_cpu["unsteered"] for name in med if name != "unsteered"}}
 
 
 def sweep(model: Any, sae: Any, contexts: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
@@ -82,12 +102,13 @@ def sweep(model: Any, sae: Any, contexts: torch.Tensor, args: argparse.Namespace
 
     latent = int(sae.W_dec.norm(dim=1).argmax())
     values = [float(v) for v in np.linspace(0, 28, args.values)]
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     dr = dose_response(model, sae, Edit(args.hook, latent, "add", 0.0), values, contexts,
                        context_len=args.sweep_len, max_rows=args.max_rows)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     return {"values": len(values), "contexts": int(contexts.shape[0]), "context_len": args.sweep_len,
-            "max_rows": args.max_rows, "seconds": seconds,
+            "max_rows": args.max_rows, "seconds": seconds, "cpu_seconds": cpu,
+            "cpu_seconds_per_thread": cpu / torch.get_num_threads(),
             "tokens_forwarded": int(contexts.shape[0] * min(args.sweep_len, contexts.shape[1]) * (len(values) + 1)),
             "kl": list(dr.kl), "logit_delta": list(dr.logit_delta)}
 
@@ -107,16 +128,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--context-len", type=int, default=128, help="corpus contexts' length when there is no run")
     p.add_argument("--sweep-len", type=int, default=32, help="tokens of each context the sweep uses")
     p.add_argument("--max-rows", type=int, default=32, help="rows (contexts × values) per forward")
-    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (the target is on 2 cores)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads of the sweep (its target is on 2 cores)")
+    p.add_argument("--gen-threads", type=int, default=1,
+                   help="torch threads of the generation timing (1-token forwards: a second spinning thread only "
+                        "adds contention on a shared machine)")
     args = p.parse_args(argv)
-    args.rounds = args.rounds or (2 if args.quick else 5)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     args.contexts = args.contexts or (16 if args.quick else 64)
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model, sae, contexts = load_inputs(args)
     result: dict[str, Any] = {"quick": args.quick, "hook": args.hook, "arch": sae.cfg.architecture,
-                              "sae_from_run": bool(args.run), "environment": environment(),
-                              "generation": generation(model, sae, args), "sweep": sweep(model, sae, contexts, args)}
+                              "sae_from_run": bool(args.run), "command": "python -m superscope.benchmarks.steering "
+                              + " ".join(argv if argv is not None else sys.argv[1:])}
+    torch.set_num_threads(args.gen_threads)
+    result["generation"] = {**generation(model, sae, args), "environment": environment()}
+    torch.set_num_threads(args.threads)
+    result["sweep"] = {**sweep(model, sae, contexts, args), "environment": environment()}
     result["wall_s"] = time.perf_counter() - started
     report(result)
     if args.json:
@@ -128,10 +155,12 @@ def report(result: dict[str, Any]) -> None:
     g, s = result["generation"], result["sweep"]
     print(f"\ngreedy generation of {g['new_tokens']} tokens at {result['hook']} ({result['arch']}), median of "
           f"{g['rounds']} rounds")
-    rows = [[name, t, g["ratio"].get(name, 1.0)] for name, t in g["median_s"].items()]
-    print(format_table(["", "seconds", "× unsteered"], rows))
+    rows = [[name, t, g["ratio"].get(name, 1.0), g["median_cpu_s"][name], g["ratio_cpu"].get(name, 1.0)]
+            for name, t in g["median_s"].items()]
+    print(format_table(["", "wall s", "× unsteered", "CPU s", "× unsteered (CPU)"], rows))
     print(f"\ndose-response: {s['values']} values × {s['contexts']} contexts × {s['context_len']} tokens: "
-          f"{s['seconds']:.1f} s ({s['tokens_forwarded']} tokens forwarded)")
+          f"{s['seconds']:.1f} s wall, {s['cpu_seconds']:.1f} CPU-s ({s['cpu_seconds_per_thread']:.1f} per thread; "
+          f"{s['tokens_forwarded']} tokens forwarded)")
     print(f"wall time {result['wall_s']:.0f} s")
 
 
