@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from superscope.analyses.report.page import Page, caption, note, table
 from superscope.analyses.runs.data import RunData
-from superscope.analyses.runs.evals import PARETO, EvalsData, load_evals
+from superscope.analyses.runs.evals import METRIC_TITLES, PARETO, EvalsData, load_evals
 from superscope.saes.registry import arch_color, arch_label
 
 ABSORPTION_CAVEAT = ("Feature absorption is weak below 1B parameters (SAEBench notes it; our model has 135M): the "
@@ -122,7 +122,11 @@ def add_evals(page: Page, data: RunData, cfg) -> None:
         return
     s.parts.append(caption(INTRO))
     for hook in ev.hooks:
-        s.parts.append(f"<h3>{html.escape(hook)}</h3>" + table(ev.table_rows(hook, label=label)))
+        s.parts.append(f"<h3>SAE × metric at {html.escape(hook)}</h3>")
+        for metric in ev.metrics:
+            rows = ev.table_rows(hook, label=label, metrics=[metric])
+            if any(len(r) > 1 for r in rows):
+                s.parts.append(f"<h4>{html.escape(METRIC_TITLES.get(metric, metric))}</h4>" + table(rows))
     if ev.sweep:
         s.parts.append("<h3>L0 sweep: metrics against L0</h3>")
         s.parts.append(caption("Each architecture trained at several k on the same cached activations (short budget, "

@@ -65,6 +65,11 @@ register({
     "quick": Label("Quick", "metrics measured with their quick configuration (what `superscope run` runs)", "text"),
 })
 
+METRIC_TITLES = {"core": "Core: reconstruction, sparsity, fidelity to the model",
+                 "sparse_probing": "Sparse probing: test accuracy, mean over datasets",
+                 "absorption": "Feature absorption (first letter; weak below 1B parameters)",
+                 "autointerp": "Automatic interpretability: detection scores of token-set explanations"}
+
 PARETO: dict[str, tuple[str, str, str]] = {
     "fvu": ("core", "fvu", "FVU (lower is better)"),
     "ce_loss_score": ("core", "ce_loss_score", "CE-loss recovered"),
@@ -146,13 +151,14 @@ class EvalsData:
         return {r.name: r.result for r in sorted(self.records, key=lambda r: arch_key(r.name))
                 if r.hook == hook and r.metric == metric and not r.error}
 
-    def table_rows(self, hook: str, label=lambda name: name) -> list[dict]:
-        """One row per SAE at ``hook``: the summary columns of every metric; a failed metric shows its error."""
+    def table_rows(self, hook: str, label=lambda name: name, metrics: list[str] | None = None) -> list[dict]:
+        """One row per SAE at ``hook``: the summary columns of every metric (or of ``metrics``); a failed
+        metric shows its error."""
         rows = []
         for name in self.names(hook):
             row: dict[str, Any] = {"SAE": label(name)}
             quick: list[str] = []
-            for metric in self.metrics:
+            for metric in metrics or self.metrics:
                 rec = self.get(hook, name, metric)
                 if rec is None:
                     continue

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from superscope.analyses.report import eval_sections as E
-from superscope.analyses.runs.evals import EvalsData, load_evals
+from superscope.analyses.runs.evals import METRIC_TITLES, EvalsData, load_evals
 from superscope.dashboards._ui import chart, guard, missing_note, run_and_data, table
 
 
@@ -39,7 +39,11 @@ def page() -> None:
     if hooks:
         hook = st.selectbox("Hook", hooks, index=hooks.index(default), key="evals_hook") if len(hooks) > 1 else default
         st.subheader(f"SAE × metric at {hook}")
-        table(ev.table_rows(hook, label=E.label), key="evals_table", file_name="evals.csv")
+        for metric in ev.metrics:
+            rows = ev.table_rows(hook, label=E.label, metrics=[metric])
+            if any(len(r) > 1 for r in rows):
+                st.markdown(f"**{METRIC_TITLES.get(metric, metric)}**")
+                table(rows, key=f"evals_{metric}", file_name=f"evals_{metric}.csv")
     else:
         hook = None
     for line in ev.errors():

@@ -13,10 +13,12 @@ def test_evals_page_shows_table_and_figures(runs_env):
     at = open_page("evals")
     assert problems(at) == []
     assert [t.value for t in at.title] == ["Evaluations"]
-    table = at.dataframe[0].value
-    assert list(table["SAE"]) == ["TopK", "Feature Choice", "Mutual Choice"]
-    assert {"FVU", "CE-loss recovered", "Probe: top-1", "Absorption", "Detection bal. acc."} <= set(table.columns)
-    assert table["FVU"].notna().all() and table["Absorption"].notna().all()
+    frames = {tuple(f.value.columns)[1]: f.value for f in at.dataframe}  # one table per metric
+    assert len(frames) == 4 and all(list(f["SAE"]) == ["TopK", "Feature Choice", "Mutual Choice"]
+                                    for f in frames.values())
+    columns = set().union(*(f.columns for f in frames.values()))
+    assert {"FVU", "CE-loss recovered", "Probe: top-1", "Absorption", "Detection bal. acc."} <= columns
+    assert frames["FVU"]["FVU"].notna().all() and frames["Absorption"]["Absorption"].notna().all()
     assert len(at.get("plotly_chart")) >= 4  # probing, absorption, split latents, autointerp
     assert any("weak below 1B parameters" in w.value for w in at.warning)
     assert any("No L0 sweep yet" in i.value for i in at.info)
