@@ -205,7 +205,7 @@ def split_mask(labels_N: np.ndarray, test_fraction: float, seed: int) -> Bool[Te
 
 
 def fit_letter_probes(acts_ND: Tensor, labels_N: np.ndarray, n_classes: int, test_mask_N: Tensor,
-                      C: float = 1.0, max_iter: int = 500) -> LetterProbes:
+                      C: float = 1.0, max_iter: int = 100) -> LetterProbes:
     """One binary logistic regression per class on the train rows, all classes at once.
 
     Per class c, on standardised inputs u = (x − μ)/σ, minimise scikit-learn's ``LogisticRegression(C=C,
@@ -214,6 +214,8 @@ def fit_letter_probes(acts_ND: Tensor, labels_N: np.ndarray, n_classes: int, tes
     itself: its 26 separate lbfgs fits took ~1 min for 5k words on 2 busy cores (the full vocabulary: ~8 min);
     the classes' objectives are independent, so one full-batch L-BFGS over [D, C] weights fits them all in
     seconds. A class absent from the train rows (or on every train row) gets a zero probe with bias −1.
+    ``max_iter`` L-BFGS iterations: on 6,000 SmolLM2 words at layer 15, 100 gave directions within cosine
+    0.985 of 500 iterations' and the same mean test F1 (0.709) in a fifth of the time.
     """
     from sklearn.metrics import f1_score
 
@@ -252,10 +254,10 @@ def fit_letter_probes(acts_ND: Tensor, labels_N: np.ndarray, n_classes: int, tes
     return LetterProbes(W_CD.float(), b.float(), test_mask_N.cpu().bool(), f1.float(), acc.float())
 
 
-def probes_key(words: WordActivations, test_fraction: float, seed: int, C: float) -> str:
+def probes_key(words: WordActivations, test_fraction: float, seed: int, C: float, max_iter: int = 100) -> str:
     """What the cached probes depend on: the words, their activations and the fit's settings."""
     digest = hashlib.sha256(np.ascontiguousarray(words.acts_ND.float().cpu().numpy()).tobytes())
-    digest.update(json.dumps([words.words, test_fraction, seed, C]).encode())
+    digest.update(json.dumps([words.words, test_fraction, seed, C, max_iter]).encode())
     return digest.hexdigest()[:16]
 
 
