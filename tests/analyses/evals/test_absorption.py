@@ -222,3 +222,17 @@ def test_evaluate_absorption_on_a_tiny_model_caches_per_hook(tmp_path):
     assert again.to_dict() == first.to_dict() and loads == [1]
     with pytest.raises(ValueError, match=f"residual at {hook} has d_model=32 but the SAE has d_in=16"):
         evaluate_absorption(TopKSAE(TopKSAE.config(d_in=16, d_sae=48, k=4)), ctx, cfg)
+
+
+def test_batch_dependent_saes_are_encoded_per_token_and_restored():
+    """FC / MC select within a batch; a word list is not a corpus batch, so they run in threshold mode."""
+    from superscope.analyses.evals.absorption import per_token_mode
+    from superscope.saes import MutualChoiceSAE
+
+    sae = MutualChoiceSAE(MutualChoiceSAE.config(d_in=8, d_sae=16, k=2))
+    sae.train()
+    with per_token_mode(sae) as mode:
+        assert mode == "threshold" and sae.cfg.inference_mode == "threshold" and not sae.training
+    assert sae.cfg.inference_mode == "batch" and sae.training
+    with per_token_mode(TopKSAE(TopKSAE.config(d_in=8, d_sae=16, k=2))) as mode:
+        assert mode == "row-local"
