@@ -76,6 +76,22 @@ def test_sparse_forward_and_gradients_equal_the_dense_definition(ste_to_input):
     torch.testing.assert_close(ours["b_enc"], sae.b_enc.grad + extra)
 
 
+def test_tanh_penalty_gradient_to_theta_equals_the_dense_definition():
+    # the window's lower half (z = 0, outside the codes) gives θ the tanh loss's gradient c'·‖W_dec,f‖ too
+    sae = _sae(jumprelu_bandwidth=0.5, jumprelu_sparsity_coef=2.0, jumprelu_pre_act_coef=0.0).train()
+    x = torch.randn(40, 8, generator=torch.Generator().manual_seed(6))
+    sae.penalty(sae(x), torch.zeros(16, dtype=torch.bool)).backward()
+    ours = sae.log_threshold.grad.clone()
+    pre = ((x - sae.b_dec) @ sae.W_enc + sae.b_enc).detach()
+    theta = sae.log_threshold.exp().detach()
+    c = 4.0 / math.sqrt(8)
+    z = pre * (pre > theta)
+    dS_dz = 2.0 / (40 * 8) * c * (1 - torch.tanh(c * z).pow(2))  # ‖W_dec,f‖ = 1
+    ste = theta / 0.5 * ((pre - theta).abs() < 0.25).float() * dS_dz
+    assert bool(((pre - theta).abs() < 0.25).any() & (pre <= theta).any())
+    torch.testing.assert_close(ours, -ste.sum(0) * theta)
+
+
 def test_eval_codes_are_the_plain_jumprelu():
     sae = _sae().eval()
     x = torch.randn(30, 8)
