@@ -323,7 +323,8 @@ def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, sa
     model_name = config.model or model_name
     loader = load_model or functools.cache(lambda: _load_model(model_name, config.device))
     names = config.selected
-    needs_model = any(METRICS[n].needs_model for n in names)
+    needs_model = any(METRICS[n].needs_model and (config.force or not is_done(t.out_dir / f"{n}.json", config.quick))
+                      for t in targets for n in names)  # a resumed suite with nothing left to do loads no model
     saes_loaded = {t: load_any_sae(t.folder, config.device) for t in targets}
     contexts: dict[str, EvalContext] = {}
     for t, sae in saes_loaded.items():  # bad input fails here, before any work, with one line
