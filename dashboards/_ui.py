@@ -73,6 +73,13 @@ def chart(fig, key: str, container=None) -> None:
     (container or st).plotly_chart(fig, key=key, config=plotly_config(key))
 
 
+STYLER_MAX_ROWS = 100
+"""Tables up to this many rows are formatted cell by cell (a pandas Styler through formatting.fmt); longer
+ones by the grid itself (printf formats per column, ``GRID_FORMATS``), which keeps a 500-row page fast."""
+GRID_FORMATS = {"num": "%.3g", "count": "localized", "pct": "percent", "points": "%.3g %%", "spread": "± %.3g",
+                "sci": "%.2e", "seconds": "%.3g s", "id": "%d"}
+
+
 def _text_width(values) -> int:
     longest = max((len(str(v)) for v in values if v is not None), default=0)
     return int(min(520, max(90, 8 * longest + 28)))
@@ -99,12 +106,18 @@ def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: 
     texts = [lab.text for lab in labels.values()]
     names = {c: (lab.text if texts.count(lab.text) == 1 else str(c)) for c, lab in labels.items()}
     shown = raw.rename(columns=names)
-    styler = shown.style.format({names[c]: partial(fmt, kind=lab.kind) for c, lab in labels.items()})
+    small = len(raw) <= STYLER_MAX_ROWS
     config = {}
     for c, lab in labels.items():
+        numeric = pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c])
+        if not small and numeric and lab.kind in GRID_FORMATS:
+            config[names[c]] = st.column_config.NumberColumn(names[c], help=lab.help or None,
+                                                             format=GRID_FORMATS[lab.kind])
+            continue
         width = _text_width(raw[c].tolist() + [names[c]]) if lab.kind == "text" else None
         config[names[c]] = st.column_config.Column(names[c], help=lab.help or None, width=width)
-    where.dataframe(styler, hide_index=True, column_config=config, height=height, key=f"table_{key}")
+    data = shown.style.format({names[c]: partial(fmt, kind=lab.kind) for c, lab in labels.items()}) if small else shown
+    where.dataframe(data, hide_index=True, column_config=config, height=height, key=f"table_{key}")
     if download:
         csv = (raw if export is None else export).to_csv(index=False)
         where.download_button("Download CSV", csv.encode(), file_name=file_name or f"{key}.csv",

@@ -94,12 +94,12 @@ def test_feature_browser_sorts_and_filters_by_autointerp(tiny_root, tmp_path, mo
     at = open_page("features")
     assert problems(at) == []
     next(s for s in at.selectbox if s.label == "sort by").set_value("detection_bacc").run()
-    table = at.dataframe[0].value
-    scores = table["detection_bacc"].dropna()
+    table = at.dataframe[0].value  # columns under their labels (analyses.runs.labels)
+    scores = table["Detection balanced accuracy"].dropna()
     assert len(scores) > 5 and scores.is_monotonic_decreasing
-    assert table["detection_bacc"].iloc[:len(scores)].notna().all()  # unscored latents last
+    assert table["Detection balanced accuracy"].iloc[:len(scores)].notna().all()  # unscored latents last
     at.slider[1].set_value(0.6).run()
-    assert (at.dataframe[0].value["detection_bacc"] >= 0.6).all()
+    assert (at.dataframe[0].value["Detection balanced accuracy"] >= 0.6).all()
     assert any(m.value.startswith("**Fires on**") for m in at.markdown)
 
 
