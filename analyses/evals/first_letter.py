@@ -9,12 +9,13 @@ position. SAEBench reads the word inside the prompt ``"{word} has the first lett
 causal, so the word's residual there depends only on what precedes it (SAEBench: a few in-context examples;
 here a short fixed prefix, so a word costs one forward of 3 tokens). Why a prefix at all: read right after
 BOS, 11–13 % of SmolLM2's words carry a massive attention-sink activation (‖x‖ > 1,000 against a median
-of ~240 at layer 15); after one "\n" none of 300 sampled words did (median ‖x‖ ≈ 190).
+of ~240 at layer 15); after one newline token none of 300 sampled words did (median ‖x‖ ≈ 190).
 
 Letter probes (SAEBench ``probing.train_multi_probe``: one-vs-rest logistic regression with balanced
 classes on the train split): for letter c, ``logit_c(x) = w_c · x + b_c`` and the probe says "starts with
-c" when ``logit_c > 0``. Fitted with scikit-learn on standardised inputs and mapped back to residual
-units (w = w_std / σ, b = b_std − Σ w_std μ / σ), so ``w_c`` is a direction in the residual space.
+c" when ``logit_c > 0``. Fitted on standardised inputs (scikit-learn's objective, see ``fit_letter_probes``)
+and mapped back to residual units (w = w_std / σ, b = b_std − Σ w_std μ / σ), so ``w_c`` is a direction in
+the residual space.
 
 Both are cached per hook as safetensors under the evaluation context's cache folder; an SAE of the hook
 then only encodes the cached activations.
