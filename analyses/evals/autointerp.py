@@ -53,11 +53,13 @@ EVALS_COMMAND = "superscope evals <run>"
 class AutointerpConfig:
     """Settings of the LLM-free automatic interpretability metric."""
 
-    max_tokens: int = 8
+    max_tokens: int = 16
     """Most keys (tokens, or token pairs) in a latent's input-centric explanation."""
-    min_count: int = 2
+    min_count: int = 1
     """A key beyond the most frequent one enters the explanation when at least this many explanation examples
-    fire on it."""
+    fire on it. (max_tokens, min_count) = (16, 1) was chosen on runs/default's layer-12 SAEs, not on the layer-15
+    ones we report: mean balanced accuracy TopK / FC / MC 0.682 / 0.700 / 0.663 against 0.620 / 0.634 / 0.597
+    for (8, 2) and 0.643 / 0.647 / 0.620 for (4, 1)."""
     use_previous_token: bool = False
     """Explain and detect with (previous token, token) pairs instead of single tokens."""
     n_vocab_tokens: int = 10
