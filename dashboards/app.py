@@ -4,7 +4,7 @@
     streamlit run dashboards/app.py -- --runs-root runs --run default
 
 Pages: Overview · Feature browser · SAE comparison · Live prompt · Superposition · Function tokens ·
-BFS thoughts · Evaluations. The sidebar picks the run (only folders inside the runs root are read).
+BFS thoughts · Evaluations · Steering. The sidebar picks the run (only folders inside the runs root are read).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ PAGES = (
     ("function_tokens.py", "Function tokens", "function_tokens", ":material/hub:"),
     ("bfs.py", "BFS thoughts", "bfs", ":material/account_tree:"),
     ("evals.py", "Evaluations", "evals", ":material/leaderboard:"),
+    ("steering.py", "Steering", "steering", ":material/tune:"),
 )
 
 st.set_page_config(page_title="superscope", page_icon=":material/biotech:", layout="wide")

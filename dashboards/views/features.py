@@ -82,6 +82,8 @@ def _card(fd, f: int, ai=None, hook: str = "", arch: str = "") -> None:
     c[2].metric("mean act", fmt_num(card.mean_act))
     c[3].metric("max act", fmt_num(card.max_act))
     copy_link("features", f"Link to feature {f}", hook=hook, sae=arch, feature=f)
+    st.page_link("views/steering.py", label=f"Steer feature {f}", icon=":material/tune:",
+                 query_params={"run": st.query_params.get("run", ""), "hook": hook, "arch": arch, "latent": str(f)})
     if card.dead:
         st.warning(f"Feature {f} never fired on the {fd.index['n_tokens']} held-out tokens (dead).")
     left, right = st.columns([3, 2])

@@ -13,7 +13,7 @@ from tests.fixtures.tiny_run import HOOKS, copy_run
 
 PAGES = {"overview": "Run tiny", "features": "Feature browser", "compare": "SAE comparison",
          "superposition": "Superposition", "function_tokens": "Function tokens", "bfs": "BFS thoughts",
-         "live": "Live prompt", "evals": "Evaluations"}
+         "live": "Live prompt", "evals": "Evaluations", "steering": "Steering"}
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -23,7 +23,7 @@ def test_every_page_renders(runs_env, page):
     assert [t.value for t in at.title] == [PAGES[page]]
     charts = len(at.get("plotly_chart"))
     assert charts >= {"overview": 1, "features": 1, "compare": 5, "superposition": 2, "function_tokens": 2,
-                      "bfs": 3, "live": 0, "evals": 4}[page]
+                      "bfs": 3, "live": 0, "evals": 4, "steering": 0}[page]
 
 
 def test_overview_headline(runs_env):
