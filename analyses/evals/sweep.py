@@ -5,10 +5,12 @@ architecture, one point per k.
 
     runs/<run>/evals/sweep/<hook>/<arch>_k<k>/    cfg.json, sae.safetensors (saes.train) + <metric>.json (suite)
 
-Budget (2 CPU cores): ``train_tokens`` = 160k tokens per SAE by default (the run's layer-sweep budget;
-~15–40 s per SAE at F = 4608, d = 576, more for large k), so 3 architectures × 5 k ≈ 5–8 min of
-training; the SAEs are evaluated with each metric's quick() configuration plus CE-loss recovered on
-``splice_tokens`` held-out tokens. Training resumes (a finished SAE is skipped), and so does the suite.
+Budget (2 CPU cores): ``train_tokens`` = 160k tokens per SAE by default, the run's layer-sweep budget
+(a quarter of the main SAEs' 640k, which took 48–58 s each at F = 4608, d = 576, k = 32 in
+runs/default/saes/*/timing.json: so roughly 15 s per sweep SAE at k = 32, more at k = 128; an estimate,
+the sweep itself was not timed on the default run); the SAEs are evaluated with each metric's quick()
+configuration plus CE-loss recovered on ``splice_tokens`` held-out tokens. Training resumes (a finished
+SAE is skipped), and so does the suite.
 """
 
 from __future__ import annotations
