@@ -236,3 +236,14 @@ def test_batch_dependent_saes_are_encoded_per_token_and_restored():
     assert sae.cfg.inference_mode == "batch" and sae.training
     with per_token_mode(TopKSAE(TopKSAE.config(d_in=8, d_sae=16, k=2))) as mode:
         assert mode == "row-local"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_same_result_with_the_sae_and_activations_on_cuda(toy):
+    words, labels, acts, u, test, short = toy
+    sae = hand_sae(u, acts, short, suppress=3.0, absorber=True)
+    cpu = run(toy, sae).to_dict()
+    gpu = absorption_from_activations(sae.to("cuda"), acts.to("cuda"), labels, class_names=CLASSES, words=words,
+                                      test_mask_N=test, config=CFG).to_dict()
+    assert gpu["eval_result_details"] == cpu["eval_result_details"]
