@@ -142,7 +142,9 @@ def test_formatted_number_in_chromium(browser, server, tiny_root):
     e = next(e for e in data.at(data.main_hook) if e.arch == "mutual_choice")
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{server}/compare?run={tiny_root.name}")
-    wait_rendered(page, "SAE comparison")
+    wait_rendered(page, "SAE comparison", timeout_ms=120_000)
+    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=120_000)
+    wait_rendered(page, "SAE comparison", timeout_ms=120_000)
     values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert fmt_num(e.eval["fvu"]) in values and f"{e.eval['fvu']}" not in values
     l0 = fmt_pm(e.eval["l0_mean"], e.eval["l0_std"])
@@ -181,14 +183,15 @@ def test_csv_download_of_the_filtered_feature_list_in_chromium(browser, server, 
     import re
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.goto(f"{server}/features?run={tiny_root.name}")
-    wait_rendered(page, "Feature browser")
+    wait_rendered(page, "Feature browser", timeout_ms=120_000)
+    page.get_by_text("features match").first.wait_for(timeout=120_000)
     before = page.get_by_text("features match").first.inner_text()
     box = page.get_by_label("token contains")
-    box.fill(" and")
+    box.fill(" and", timeout=120_000)
     box.press("Enter")
     page.wait_for_function("(b) => { const e = [...document.querySelectorAll('p')].find(p => p.innerText.includes('features match'));"
-                           " return e && e.innerText !== b; }", arg=before, timeout=60_000)
-    wait_rendered(page, "Feature browser")
+                           " return e && e.innerText !== b; }", arg=before, timeout=120_000)
+    wait_rendered(page, "Feature browser", timeout_ms=120_000)
     n_match = int(re.match(r"([\d,]+) of", page.get_by_text("features match").first.inner_text()).group(1).replace(",", ""))
     with page.expect_download(timeout=30_000) as dl:
         page.get_by_role("button", name="Download CSV").first.click()
