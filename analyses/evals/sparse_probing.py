@@ -20,15 +20,16 @@ the train split and scored by accuracy on the test split. The result JSON mirror
 
 The SAE encodes the pooled activation (specs/evals.md: one activation per text, then the SAE), so the
 cache holds one vector per text whatever the SAE; SAEBench instead mean-pools the per-token latents.
-Batch-dependent SAEs (Feature / Mutual Choice, BatchTopK) encode each split in one call with whatever
-``inference_mode`` the SAE carries (the suite decides; ``threshold`` makes the codes per-text).
+Batch-dependent SAEs (Feature / Mutual Choice, BatchTopK) encode in ``threshold`` mode by default (their
+learned thresholds θ: each text's codes depend on that text alone). Batch mode over a few hundred pooled
+texts would hand each Feature Choice latent ⌈k·B/F⌉ ≈ 2 texts, so no latent could separate a class.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -83,6 +84,8 @@ class SparseProbingConfig:
     """Also fit a probe on all F latents (SAEBench's sae_test_accuracy)."""
     probe_threads: int = 1
     """BLAS threads for the probes (small fits: one thread avoids oversubscribing a shared CPU)."""
+    inference_mode: Literal["threshold", "as_loaded"] = "threshold"
+    """Batch-dependent SAEs: encode with their learned thresholds (per text), or in the mode they were loaded in."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "datasets", tuple(self.datasets))
@@ -98,6 +101,8 @@ class SparseProbingConfig:
                              "a split would be empty")
         if self.max_tokens < 1 or self.batch_size < 1 or self.max_iter < 1 or self.probe_threads < 1:
             raise ValueError("max_tokens, batch_size, max_iter and probe_threads must be positive")
+        if self.inference_mode not in ("threshold", "as_loaded"):
+            raise ValueError(f"inference_mode must be 'threshold' or 'as_loaded', got {self.inference_mode!r}")
         if not self.probe_c > 0:
             raise ValueError(f"probe_c must be positive, got {self.probe_c}")
 
@@ -267,10 +272,17 @@ def _split_activations(context: EvalContext, split: ProbingSplit, config: Sparse
 
 
 @torch.no_grad()
-def encode(sae: Any, x: Float[Tensor, "n d"]) -> Float[Tensor, "n f"]:
-    """The SAE's codes of ``x`` (moved to the SAE's device and dtype), returned on the CPU as float32."""
-    weight = sae.W_enc
-    return sae.encode(x.to(weight.device, weight.dtype)).float().cpu()
+def encode(sae: Any, x: Float[Tensor, "n d"], inference_mode: str | None = None) -> Float[Tensor, "n f"]:
+    """The SAE's codes of ``x`` (moved to the SAE's device and dtype), returned on the CPU as float32;
+    ``inference_mode`` ("threshold"/"batch") overrides the SAE's for this call (None: keep it)."""
+    weight, cfg = sae.W_enc, sae.cfg
+    saved = cfg.inference_mode
+    if inference_mode is not None:
+        cfg.inference_mode = inference_mode
+    try:
+        return sae.encode(x.to(weight.device, weight.dtype)).float().cpu()
+    finally:
+        cfg.inference_mode = saved
 
 
 def evaluate_sparse_probing(sae: Any, context: EvalContext, config: SparseProbingConfig | None = None,
@@ -282,6 +294,7 @@ def evaluate_sparse_probing(sae: Any, context: EvalContext, config: SparseProbin
         dataset_path(name)
     splits = [split_dataset(read_dataset(name), config.n_train, config.n_test, config.seed)
               for name in config.datasets]
+    mode = "threshold" if config.inference_mode == "threshold" and getattr(sae, "batch_dependent", False) else None
     details = []
     for split in splits:
         x = _split_activations(context, split, config)
@@ -294,6 +307,6 @@ def evaluate_sparse_probing(sae: Any, context: EvalContext, config: SparseProbin
         n = len(split.train_texts)
         x_train, x_test = x[:n], x[n:]
         y_train, y_test = torch.from_numpy(split.train_labels), torch.from_numpy(split.test_labels)
-        details.append(probe_dataset(split.name, x_train, y_train, encode(sae, x_train), x_test, y_test,
-                                     encode(sae, x_test), config))
+        details.append(probe_dataset(split.name, x_train, y_train, encode(sae, x_train, mode), x_test, y_test,
+                                     encode(sae, x_test, mode), config))
     return SparseProbingResult(context.hook, tuple(details), config.ks, config.pooling, asdict(config))

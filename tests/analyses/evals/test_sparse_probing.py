@@ -66,6 +66,25 @@ def test_a_planted_latent_equal_to_the_class_direction_probes_perfectly_with_k1(
     assert out.llm_test_accuracy == 1.0 and out.sae_test_accuracy == 1.0
 
 
+def test_a_batch_dependent_sae_probes_with_its_thresholds():
+    """Feature Choice in batch mode gives latent 7 only ⌈k·B/F⌉ = 10 of the 40 positive texts; with its
+    learned thresholds (θ = 0 here) it fires on every positive, so k = 1 probes perfectly."""
+    from superscope.saes import FeatureChoiceSAE
+
+    gen = torch.Generator().manual_seed(4)
+    u = torch.nn.functional.normalize(torch.randn(16, generator=gen), dim=0)
+    planted = planted_sae(16, 32, 7, u)
+    sae = FeatureChoiceSAE(FeatureChoiceSAE.config(d_in=16, d_sae=32, k=4)).eval()
+    sae.load_state_dict(planted.state_dict(), strict=False)
+    assert sae.cfg.inference_mode == "batch"
+    x_train, y_train = class_data(80, u, gen)
+    x_test, y_test = class_data(80, u, gen)
+    assert (encode(sae, x_test)[:, 7] > 0).sum() <= 10  # batch mode: the capacity binds
+    out = probe_dataset("planted", x_train, y_train, encode(sae, x_train, "threshold"), x_test, y_test,
+                        encode(sae, x_test, "threshold"), SparseProbingConfig(ks=(1,)))
+    assert out.sae_top_k_test_accuracy[1] == 1.0 and sae.cfg.inference_mode == "batch"  # the mode is restored
+
+
 def test_labels_unrelated_to_the_activations_probe_at_chance():
     gen = torch.Generator().manual_seed(2)
     sae = TopKSAE(TopKSAE.config(d_in=16, d_sae=64, k=8)).eval()
