@@ -75,6 +75,8 @@ def print_table(run_dir: str) -> None:
         print(" | ".join(cols))
         for r in rows:
             print(" | ".join(fmt(r.get(c)) for c in cols))
+    for line in data.unreadable:
+        print(f"unreadable: {line}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
