@@ -73,7 +73,7 @@ def timed_rounds(contenders: dict[str, Any], rounds: int) -> tuple[dict[str, lis
 
 def generation(model: Any, sae: Any, args: argparse.Namespace) -> dict[str, Any]:
     from superscope.interventions import Edit
-    from superscope.interventions.generation import _generate
+    from superscope.interventions.generation import continue_tokens
     from superscope.interventions.steering import Steering
 
     tokens = model.to_tokens(args.prompt)
@@ -84,10 +84,10 @@ def generation(model: Any, sae: Any, args: argparse.Namespace) -> dict[str, Any]
     def steered(name: str):
         def run() -> None:
             with Steering(model, sae, edits[name], check=False):
-                _generate(model, tokens, *gen_args)
+                continue_tokens(model, tokens, *gen_args)
         return run
 
-    contenders = {"unsteered": lambda: _generate(model, tokens, *gen_args),
+    contenders = {"unsteered": lambda: continue_tokens(model, tokens, *gen_args),
                   **{f"steered ({name})": steered(name) for name in edits}}
     times, cpu = timed_rounds(contenders, args.rounds)
     med, med_cpu = medians(times), medians(cpu)

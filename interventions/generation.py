@@ -63,8 +63,9 @@ def prompt_tokens(model: Any, prompt: str | Tensor) -> Tensor:
     return model.to_tokens(prompt)
 
 
-def _generate(model: Any, tokens: Tensor, max_new_tokens: int, greedy: bool, seed: int, temperature: float,
+def continue_tokens(model: Any, tokens: Tensor, max_new_tokens: int, greedy: bool, seed: int, temperature: float,
               top_k: int | None, stop_at_eos: bool) -> Tensor:
+    """The new token ids [n] after ``tokens`` [1, T] from the bridge's cached ``generate``, seeded (CUDA too)."""
     devices = [tokens.device] if tokens.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.inference_mode():
         torch.manual_seed(seed)
@@ -92,9 +93,9 @@ def generate(model: Any, saes: Mapping[str, BaseSAE] | Sequence[BaseSAE] | BaseS
     check_edits(model, saes, edits)
     tokens = prompt_tokens(model, prompt)
     args = (max_new_tokens, greedy, seed, temperature, top_k, stop_at_eos)
-    clean = _generate(model, tokens, *args)
+    clean = continue_tokens(model, tokens, *args)
     with Steering(model, saes, edits, check=False):
-        new = _generate(model, tokens, *args)
+        new = continue_tokens(model, tokens, *args)
     full = torch.cat([tokens[0], new])[None]
     with torch.inference_mode():
         logits_clean = model(full)
