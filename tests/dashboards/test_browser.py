@@ -28,6 +28,7 @@ PAGES = {
     "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
     "bfs": ("BFS thoughts", ["Ordered optimal > frontier", "Checkpoints"], 3),
     "evals": ("Evaluations", ["SAE × metric at", "Sparse probing", "Absorption"], 4),
+    "steering": ("Steering", ["find latents", "α or clamp value"], 0),
 }
 
 
