@@ -94,7 +94,8 @@ def _examples_FX(ex: dict[str, Tensor], window: int) -> tuple[Tensor, Tensor, Te
     """rows_FX, token_FX, prev_FX of the top and band examples together (row −1 = no example)."""
     F = ex["top_rows_FK"].shape[0]
     rows = torch.cat([ex["top_rows_FK"], ex["band_rows_FBE"].reshape(F, -1)], 1).long()
-    toks_FXW = torch.cat([ex["top_tokens_FKW"], ex["band_tokens_FBEW"].reshape(F, -1, ex["band_tokens_FBEW"].shape[-1])], 1)
+    band_FXW = ex["band_tokens_FBEW"].reshape(F, -1, ex["band_tokens_FBEW"].shape[-1])
+    toks_FXW = torch.cat([ex["top_tokens_FKW"], band_FXW], 1)
     prev = toks_FXW[..., window - 1] if window >= 1 else torch.full_like(rows, -1)
     return rows, toks_FXW[..., window].long(), prev.long()
 
@@ -116,14 +117,20 @@ def token_explanations(fd: FeatureData, explain_row_R: Bool[Tensor, " R"], max_t
     ok_FX &= explain_row_R[rows_FX.clamp_min(0)]
     key_FX = pair_keys(prev_FX, tok_FX, use_previous_token)
     f_X = torch.arange(F).unsqueeze(1).expand_as(rows_FX)
-    # distinct examples: a top example can also be a band example (same row)
-    triples = torch.unique(torch.stack([f_X[ok_FX], rows_FX[ok_FX], key_FX[ok_FX]], 1), dim=0)
-    n_examples_F = torch.bincount(triples[:, 0], minlength=F)
-    pairs, counts = torch.unique(triples[:, [0, 2]], dim=0, return_counts=True)  # sorted by (f, key)
+    # distinct examples (a top example can also be a band example: same row), as 1-D codes f·R + row
+    R = max(explain_row_R.numel(), 1)
+    ex_E, inv = torch.unique(f_X[ok_FX] * R + rows_FX[ok_FX], return_inverse=True)
+    key_E = torch.zeros_like(ex_E).scatter_(0, inv, key_FX[ok_FX])  # a row has one key
+    f_E = ex_E // R
+    n_examples_F = torch.bincount(f_E, minlength=F)
+    keys_K, k_E = torch.unique(key_E, return_inverse=True)
+    n_keys = max(keys_K.numel(), 1)
+    code_P, counts = torch.unique(f_E * n_keys + k_E, return_counts=True)  # sorted by (f, key)
     # rank keys within a latent by count (descending), ties by key (ascending): two stable sorts
     order = torch.sort(-counts, stable=True).indices
-    order = order[torch.sort(pairs[order, 0], stable=True).indices]
-    f_P, key_P, count_P = pairs[order, 0], pairs[order, 1], counts[order]
+    order = order[torch.sort(code_P[order] // n_keys, stable=True).indices]
+    f_P, count_P = code_P[order] // n_keys, counts[order]
+    key_P = keys_K[code_P[order] % n_keys] if keys_K.numel() else code_P[order]
     starts_F = torch.cumsum(torch.bincount(f_P, minlength=F), 0) - torch.bincount(f_P, minlength=F)
     rank_P = torch.arange(f_P.numel()) - starts_F[f_P]
     keep = (rank_P < max_tokens) & ((rank_P == 0) | (count_P >= min_count))
@@ -217,7 +224,8 @@ def llm_explanations(model: Any, contexts: dict[int, list[str]], max_new_tokens:
         ids = (ids if isinstance(ids, torch.Tensor) else ids["input_ids"]).to(model.cfg.device)
         new: list[int] = []
         for _ in range(max_new_tokens):
-            nxt = int(model(torch.cat([ids, torch.tensor([new], dtype=ids.dtype, device=ids.device)], 1))[0, -1].argmax())
+            seq = torch.cat([ids, torch.tensor([new], dtype=ids.dtype, device=ids.device)], 1)
+            nxt = int(model(seq)[0, -1].argmax())
             if nxt == tok.eos_token_id or "\n" in tok.decode([nxt]):
                 break
             new.append(nxt)
