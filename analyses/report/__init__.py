@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from superscope.analyses.report import eval_sections, sections
+from superscope.analyses.report import eval_sections, sections, steering_sections
 from superscope.analyses.report.page import Page, note
 from superscope.analyses.runs.data import load_run
 from superscope.saes.atomic_io import write_text
@@ -34,6 +34,7 @@ SECTIONS = (
     ("bfs", "BFS superposition in continuous thoughts", sections.add_bfs),
     ("evals", "Evaluation suite", eval_sections.add_evals),
     ("features", "Feature cards", sections.add_feature_cards),
+    ("steering", "Steering: edit a latent, watch the model", steering_sections.add_steering),
 )
 
 
