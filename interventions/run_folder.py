@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -184,6 +185,11 @@ def target_id(model: Any, target: str | None) -> int | None:
 
 def steer_run(root: str | Path, config: SteerConfig, model: Any = None) -> list[SteeringResult]:
     """Run the experiments ``config`` describes on the run at ``root`` (one per latent, or one together)."""
+    return list(iter_steer_run(root, config, model))
+
+
+def iter_steer_run(root: str | Path, config: SteerConfig, model: Any = None) -> Iterator[SteeringResult]:
+    """``steer_run`` one result at a time (the command writes each as soon as it is measured)."""
     from superscope.activations import load_model
 
     root = Path(root)
@@ -196,7 +202,6 @@ def steer_run(root: str | Path, config: SteerConfig, model: Any = None) -> list[
     contexts = heldout_contexts(root, hook, config.contexts)
     target = target_id(model, config.target)
     groups = [config.latent] if config.together else [(f,) for f in config.latent]
-    out = []
     for latents in groups:
         start = time.perf_counter()
         edits = [Edit(hook, f, config.op, config.alpha) for f in latents]
@@ -207,9 +212,8 @@ def steer_run(root: str | Path, config: SteerConfig, model: Any = None) -> list[
         dose = dose_response(model, {hook: sae}, edits[0], config.sweep_values(), contexts, target=target,
                              context_len=config.context_len)
         cfg = {**asdict(replace(config, latent=latents)), "hook": hook, "name": config.default_name(latents)}
-        out.append(SteeringResult(root.name, cfg, tuple(e.to_dict() for e in edits), gen, cost, dose,
-                                  time.perf_counter() - start))
-    return out
+        yield SteeringResult(root.name, cfg, tuple(e.to_dict() for e in edits), gen, cost, dose,
+                             time.perf_counter() - start)
 
 
 def write_result(root: str | Path, result: SteeringResult) -> tuple[Path, Path]:

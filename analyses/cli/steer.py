@@ -11,15 +11,15 @@ from superscope.analyses.cli.options import add_command, from_args
 
 
 def _cmd_steer(args: argparse.Namespace) -> None:
-    from superscope.interventions.run_folder import SteerConfig, steer_run, write_result
+    from superscope.interventions.run_folder import SteerConfig, iter_steer_run, write_result
 
     config = from_args(SteerConfig, args)
-    for result in steer_run(args.run, config):
+    for result in iter_steer_run(args.run, config):
         json_path, html_path = write_result(args.run, result)
         g, c = result.generation, result.cost
         print(f"{result.config['name']}: KL {c.kl:.4g} nats, ΔCE {c.ce_delta:+.4g} on {c.n_tokens} held-out tokens")
         print(f"  unsteered: {g.clean!r}\n  steered:   {g.steered!r}")
-        print(f"  → {json_path}, {html_path}")
+        print(f"  → {json_path}, {html_path}", flush=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
