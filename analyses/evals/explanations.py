@@ -229,5 +229,5 @@ def llm_explanations(model: Any, contexts: dict[int, list[str]], max_new_tokens:
             if nxt == tok.eos_token_id or "\n" in tok.decode([nxt]):
                 break
             new.append(nxt)
-        out[f] = tok.decode(new, skip_special_tokens=True).strip()
+        out[f] = tok.decode(new, skip_special_tokens=True).strip().lstrip("-•* ").strip()  # the model likes bullets
     return out
