@@ -173,7 +173,8 @@ class EvalsData:
                     quick.append(metric)
             if quick:
                 row["quick"] = ", ".join(quick)
-            rows.append(row)
+            if metrics is None or len(row) > 1:  # a per-metric table leaves out the SAEs without that metric
+                rows.append(row)
         return rows
 
     def sweep_points(self) -> list[dict]:
