@@ -1,8 +1,10 @@
 """Generate with edits, side by side with the unedited continuation.
 
-Both continuations come from the bridge's own ``generate`` (KV cache on: each step runs the model on
-the new token only, and the edit hooks see just that token), greedy or sampled from the same seed, so
-with no edit they are the same tokens. The per-token KL strip is KL(p_clean ‖ p_steered) of the
+Both continuations come from the bridge's own ``generate``, greedy or sampled from the same seed, so
+with no edit they are the same tokens. The KV cache is off: with it, the bridge (TransformerLens 3.9)
+continues the embedded SmolLM2 wrongly ("First," → " I-------" where a plain argmax loop and the
+uncached generate both give " I was at the store."), so every step re-runs the whole sequence and the
+edit hooks see every position, as in a plain forward. The per-token KL strip is KL(p_clean ‖ p_steered) of the
 next-token distributions that chose each steered token: one clean and one steered forward over the
 prompt + steered continuation.
 """
@@ -70,7 +72,8 @@ def continue_tokens(model: Any, tokens: Tensor, max_new_tokens: int, greedy: boo
     with torch.random.fork_rng(devices=devices), torch.inference_mode():
         torch.manual_seed(seed)
         out = model.generate(tokens, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                             top_k=top_k, stop_at_eos=stop_at_eos, verbose=False, return_type="tokens")
+                             top_k=top_k, stop_at_eos=stop_at_eos, verbose=False, return_type="tokens",
+                             use_past_kv_cache=False)
     return out[0, tokens.shape[1]:]
 
 
