@@ -98,10 +98,20 @@ def from_args(cls: type, args: argparse.Namespace, prefix: str = "", base: Any =
     return cls(**values)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults formatter, except for options whose help already states the dataclass default
+    (``add_dataclass_args`` writes it; argparse's own would add a second, wrong "(default: None)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_command(subparsers: Any, name: str, help: str, func: Any, *configs: type | tuple[type, tuple[str, ...]]) -> argparse.ArgumentParser:
     """One subcommand: ``--option``s from each config dataclass (a ``(cls, skip)`` pair leaves fields out)
     and ``func(args)`` as what it runs. Returns the subparser."""
-    parser = subparsers.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = subparsers.add_parser(name, help=help, formatter_class=HelpFormatter)
     for config in configs:
         cls, skip = config if isinstance(config, tuple) else (config, ())
         add_dataclass_args(parser, cls, skip=skip)

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from superscope.analyses.cli.options import add_command, from_args
+from superscope.analyses.cli.options import HelpFormatter, add_command, from_args
 from superscope.analyses.runs.probes import (
     EntropyProbeConfig,
     FunctionTokensProbeConfig,
@@ -66,7 +66,7 @@ class ToyOutput:
 
 def register(subparsers: Any) -> None:
     """Add `probe` with its sub-subcommands to the `superscope` parser."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
     probe = subparsers.add_parser("probe", help="run one probe on a run folder (or a toy)", formatter_class=fmt)
     sub = probe.add_subparsers(dest="probe", metavar="PROBE", required=True)
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from superscope.analyses.cli.options import add_dataclass_args, from_args
+from superscope.analyses.cli.options import HelpFormatter, add_dataclass_args, from_args
 from superscope.dashboards.launch import streamlit_command
 
 
@@ -38,14 +38,14 @@ def register(subparsers) -> None:
     from superscope.analyses.report import ReportConfig
 
     rep = subparsers.add_parser("report", help="write runs/<run>/report.html (self-contained, offline)",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     rep.add_argument("run", help="run folder, e.g. runs/default")
     rep.add_argument("--out", help="write the report here instead of <run>/report.html")
     add_dataclass_args(rep, ReportConfig)
     rep.set_defaults(func=_cmd_report)
 
     dash = subparsers.add_parser("dashboard", help="browse runs in the Streamlit dashboard",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     dash.add_argument("run", nargs="?", help="run to open: a name inside --runs-root, or runs/<name>")
     dash.add_argument("--runs-root", default="runs", help="folder holding the run folders (only these are read)")
     dash.add_argument("--port", type=int, help="server port (default: Streamlit's, 8501)")
