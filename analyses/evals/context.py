@@ -68,4 +68,8 @@ class EvalContext:
         return replace(self, sae_folder=folder, load_model=load, _model=self._model)
 
     def features_dir(self, arch: str) -> Path | None:
+        """The SAE's feature data: ``<sae folder>/features/`` when it has one there (the L0 sweep's SAEs),
+        else ``<features_root>/<arch>``."""
+        if self.sae_folder is not None and (Path(self.sae_folder) / "features" / "index.json").is_file():
+            return Path(self.sae_folder) / "features"
         return None if self.features_root is None else self.features_root / arch

@@ -321,7 +321,7 @@ def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, sa
     else:
         raise ValueError("give a run folder or SAE folders (--sae DIR)")
     model_name = config.model or model_name
-    loader = load_model or functools.cache(lambda: _load_model(model_name, config.device))
+    loader = load_model or functools.cache(lambda: load_named_model(model_name, config.device))
     names = config.selected
     needs_model = any(METRICS[n].needs_model and (config.force or not is_done(t.out_dir / f"{n}.json", config.quick))
                       for t in targets for n in names)  # a resumed suite with nothing left to do loads no model
@@ -361,7 +361,8 @@ def run_suite(run_root: str | Path | None, config: SuiteConfig | None = None, sa
     return report
 
 
-def _load_model(name: str | None, device: str) -> Any:
+def load_named_model(name: str | None, device: str) -> Any:
+    """The model a run names (None, "" or "embedded": the embedded SmolLM2-135M-Instruct)."""
     from superscope.activations import load_model
 
     return load_model(None if name in (None, "", "embedded") else name, device=device)

@@ -3,7 +3,9 @@ each architecture trained at k ∈ {8, 16, 32, 64, 128} on the run's cached acti
 main layer), every SAE evaluated by the suite, and each metric plotted against L0 — one line per
 architecture, one point per k.
 
-    runs/<run>/evals/sweep/<hook>/<arch>_k<k>/    cfg.json, sae.safetensors (saes.train) + <metric>.json (suite)
+    runs/<run>/evals/sweep/<hook>/<arch>_k<k>/            cfg.json, sae.safetensors (saes.train)
+    runs/<run>/evals/sweep/<hook>/<arch>_k<k>/features/   its feature data (what autointerp explains from)
+    runs/<run>/evals/sweep/<hook>/<arch>_k<k>/<metric>.json   the suite's results
 
 Budget (2 CPU cores): ``train_tokens`` = 160k tokens per SAE by default, the run's layer-sweep budget
 (a quarter of the main SAEs' 640k, which took 48–58 s each at F = 4608, d = 576, k = 32 in
@@ -15,13 +17,14 @@ SAE is skipped), and so does the suite.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from superscope.analyses.evals.suite import SuiteConfig, SuiteReport, run_suite
+from superscope.analyses.evals.suite import SuiteConfig, SuiteReport, load_named_model, run_suite, sae_hook
 from superscope.analyses.runs.folder import RunFolder
 from superscope.saes.atomic_io import read_json, write_json
 
@@ -121,9 +124,44 @@ def run_sweep(run_root: str | Path, cfg: SweepConfig | None = None, metrics: tup
     cfg = cfg or SweepConfig()
     run_root = Path(run_root)
     folders = train_sweep(run_root, cfg, log)
+    if load_model is None:  # one model for the feature data and the suite
+        model_name = (read_json(run_root / "run.json").get("config") or {}).get("model")
+        load_model = functools.cache(lambda: load_named_model(model_name, "cpu"))
+    if not metrics or "autointerp" in metrics:
+        write_sweep_feature_data(run_root, folders, load_model, log)
     core = CoreConfig(splice_tokens=cfg.splice_tokens)
     return run_suite(run_root, SuiteConfig(metrics=metrics, quick=cfg.quick, force=force), saes=folders,
                      out=run_root / "evals" / "sweep", load_model=load_model, overrides={"core": core}, log=log)
+
+
+def write_sweep_feature_data(run_root: Path, folders: list[Path], load_model: Callable[[], Any],
+                             log: Callable[[str], None] = print) -> list[Path]:
+    """Feature data (top contexts, bands, logit effects) for the sweep SAEs that lack it, in one pass over
+    the hook's held-out activations per hook, into ``<folder>/features/``: autointerp explains each latent
+    from it, as it does for the run's own SAEs. Returns the folders written."""
+    from superscope.activations import load_activations
+    from superscope.analyses.features import feature_data_for_hook
+    from superscope.analyses.features.storage import write_feature_folder
+    from superscope.saes import load_sae
+
+    run = RunFolder(Path(run_root))
+    todo: dict[str, list[Path]] = {}
+    for folder in folders:
+        if not (folder / "features" / "index.json").is_file():
+            todo.setdefault(sae_hook(folder), []).append(folder)
+    if not todo:
+        return []
+    model = load_model()
+    written = []
+    for hook, hook_folders in todo.items():
+        log(f"[sweep] feature data for {len(hook_folders)} sweep SAEs at {hook}")
+        saes = {folder.name: load_sae(folder) for folder in hook_folders}
+        by_name = {folder.name: folder for folder in hook_folders}
+        for name, (arrays, index, strings) in feature_data_for_hook(load_activations(run.heldout(hook)), saes,
+                                                                   model).items():
+            write_feature_folder(by_name[name] / "features", arrays, index, strings)
+            written.append(by_name[name])
+    return written
 
 
 def pareto_figure(points: list[dict], metric: str, hook: str | None = None):

@@ -62,3 +62,17 @@ def test_sweep_needs_cached_activations(run):
         sweep(run)
     with pytest.raises(ValueError, match="ks must be positive"):
         SweepConfig(ks=(0, 8))
+
+
+def test_sweep_saes_get_feature_data_and_an_interpretability_score(run):
+    """Autointerp explains from feature data, which the sweep writes beside each sweep SAE's weights, so
+    the interpretability score has a point per (arch, k) on the Pareto plot."""
+    cfg = SweepConfig(ks=KS, archs=("topk",), train_tokens=512, splice_tokens=0)
+    report = run_sweep(run, cfg, metrics=("core", "autointerp"), load_model=fake_model, log=quiet)
+    assert report.count("failed") == 0, report.table()
+    for k in KS:
+        folder = run / "evals" / "sweep" / MAIN / f"topk_k{k}"
+        assert (folder / "features" / "index.json").is_file() and (folder / "autointerp.json").is_file()
+    points = [p for p in load_evals(run).sweep_points() if p["arch"] == "topk"]
+    assert len(points) == len(KS)
+    assert all(p.get("autointerp") is not None and 0 <= p["autointerp"] <= 1 for p in points), points
