@@ -105,7 +105,7 @@ def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: 
     labels = {c: label(str(c), raw[c].tolist()) for c in raw.columns}
     texts = [lab.text for lab in labels.values()]
     names = {c: (lab.text if texts.count(lab.text) == 1 else str(c)) for c, lab in labels.items()}
-    shown = raw.rename(columns=names)
+    shown = raw.set_axis([names[c] for c in raw.columns], axis=1)
     small = len(raw) <= STYLER_MAX_ROWS
     config = {}
     for c, lab in labels.items():

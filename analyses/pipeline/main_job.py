@@ -196,7 +196,9 @@ class Pipeline:
 
     def precompute(self) -> dict:
         from superscope.analyses.pipeline.precompute import precompute_dashboard
-        return precompute_dashboard(self.run.root)
+        info = precompute_dashboard(self.run.root)
+        info.pop("seconds", None)  # the step's time is recorded by mark_step
+        return info
 
     def run_all(self) -> Path:
         self.start()

@@ -11,7 +11,7 @@ import html
 
 import plotly.graph_objects as go
 
-from superscope.analyses.report.page import Page, caption, note, table
+from superscope.analyses.report.page import Page, caption, hint, note, table
 from superscope.analyses.runs.data import RunData
 from superscope.analyses.runs.evals import METRIC_TITLES, PARETO, EvalsData, load_evals
 from superscope.saes.registry import arch_color, arch_label
@@ -133,12 +133,12 @@ def add_evals(page: Page, data: RunData, cfg) -> None:
                                "see analyses/evals/sweep.py); one line per architecture, one point per k."))
         s.parts += [page.figure(f) for f in pareto_figures(ev)]
     else:
-        s.parts.append(note(f"No L0 sweep: `superscope evals {data.root} --sweep` trains one (minutes per SAE)."))
+        s.parts.append(hint(f"No L0 sweep: `superscope evals {data.root} --sweep` trains one (minutes per SAE)."))
     hook = data.main_hook if data.main_hook in ev.hooks else (ev.hooks[-1] if ev.hooks else None)
     if hook is not None:
         figs = detail_figures(ev, hook)
         if ev.results(hook, "absorption"):
-            s.parts.append(note(ABSORPTION_CAVEAT))
+            s.parts.append(hint(ABSORPTION_CAVEAT))
         s.parts += [page.figure(f) for f in figs]
     if ev.errors():
         s.parts.append(note("Failed: " + "; ".join(ev.errors())))

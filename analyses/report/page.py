@@ -40,6 +40,7 @@ nav.toc ol ol { font-size: 13px; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.t td:first-child, table.t th:first-child { text-align: left; }
 p.note { background: #fff6e0; border-left: 4px solid #f0b429; padding: 6px 10px; font-size: 14px; }
+p.hint { background: #eef4fb; border-left: 4px solid #7aa7d9; padding: 6px 10px; font-size: 14px; }
 p.caption { color: #555; font-size: 13px; max-width: 1000px; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 .ex { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; margin: 2px 0; white-space: pre-wrap; }
@@ -79,6 +80,11 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def note(text: str) -> str:
     return f"<p class='note'>{html.escape(text)}</p>"
+
+
+def hint(text: str) -> str:
+    """Not a failure: an optional analysis not run yet (with the command that runs it), or a caveat."""
+    return f"<p class='hint'>{html.escape(text)}</p>"
 
 
 def caption(text: str) -> str:

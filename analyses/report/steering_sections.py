@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 
-from superscope.analyses.report.page import Page, caption, note, table
+from superscope.analyses.report.page import Page, caption, hint, table
 from superscope.analyses.runs.data import RunData
 from superscope.interventions.dose import DoseResponse
 from superscope.interventions.run_folder import read_results
@@ -17,7 +17,7 @@ def add_steering(page: Page, data: RunData, cfg) -> None:
     s = page.section("steering", "Steering: edit a latent, watch the model")
     results = read_results(data.root)
     if not results:
-        s.parts.append(note(f"No steering results in this run: `superscope steer {data.root} --latent F [F …] "
+        s.parts.append(hint(f"No steering results in this run: `superscope steer {data.root} --latent F [F …] "
                             "--alpha A --prompt TEXT` writes them (steering/<name>.json + .html)."))
         return
     s.parts.append(caption("Each edit keeps the SAE's error term x − x̂; KL(clean ‖ steered) and the CE change are "

@@ -146,6 +146,9 @@ def page() -> None:
     hook = query_choice("Hook", data.hooks, "hook", container=c[0], default=data.main_hook, key="steer_hook")
     arch = query_choice("SAE", [e.arch for e in data.at(hook)], "arch", container=c[1], format_func=arch_label,
                         key="steer_arch")
+    if not (root / "heldout" / hook / "manifest.json").is_file():
+        st.warning(f"No held-out contexts at heldout/{hook}/: generation works, but the edit's KL and CE cost "
+                   "on held-out text and the dose-response need them (the harvest step of `superscope run`).")
     latents = latent_table(root, hook, arch)
     if latents is not None:
         search = st.text_input("find latents (explanation or top token)", key="steer_search",
