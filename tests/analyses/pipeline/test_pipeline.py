@@ -33,7 +33,11 @@ def test_main_job_writes_the_run_folder_and_resumes(tmp_path):
     assert main["splice"]["ce_zero"] > main["splice"]["ce_clean"] and main["splice"]["kl_div"] >= 0
     assert "eval_threshold_mode" in main
     entropy = json.loads((root / "probes/superposition_entropy.json").read_text())
-    assert len(entropy["results"]) == 6 and all(r["f_eff"] >= 1 for r in entropy["results"])
+    for arch in cfg.main_archs:  # Matryoshka-BatchTopK and JumpReLU: the main layer only
+        assert (root / "saes" / "blocks.6.hook_resid_post" / arch / "metrics.json").exists()
+        assert not (root / "saes" / "blocks.3.hook_resid_post" / arch).exists()
+    # 2 hooks × 3 architectures + the main layer's extra architectures
+    assert len(entropy["results"]) == 6 + len(cfg.main_archs) and all(r["f_eff"] >= 1 for r in entropy["results"])
     assert "coverage_table" in json.loads((root / "probes/function_tokens.json").read_text())
     logs.clear()
     Pipeline(cfg, log=logs.append).run_all()
