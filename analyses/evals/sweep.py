@@ -18,6 +18,7 @@ SAE is skipped), and so does the suite.
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ def train_sweep(run_root: str | Path, cfg: SweepConfig, log: Callable[[str], Non
             t0 = time.perf_counter()
             train(sae_cfg, epoch_batches(source, batch, cfg.train_tokens, cfg.seed), tc, out_dir=folder)
             write_json(folder / "timing.json", {"train_seconds": time.perf_counter() - t0, "tokens": cfg.train_tokens})
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the final weights supersede them
     return folders
 
 

@@ -38,6 +38,7 @@ def test_sweep_trains_evaluates_resumes_and_plots(run):
         for k in KS:
             folder = run / "evals" / "sweep" / MAIN / f"{arch}_k{k}"
             assert (folder / "sae.safetensors").exists() and (folder / "core.json").exists()
+            assert not (folder / "checkpoints").exists()
     points = load_evals(run).sweep_points()
     assert len(points) == len(ARCHS) * len(KS)
     topk = [p for p in points if p["arch"] == "topk"]
