@@ -162,11 +162,14 @@ def test_deep_link_reopens_the_feature_in_chromium(browser, server, tiny_root):
     page.goto(f"{server}/features?run={tiny_root.name}&hook={hook}&sae={arch}&feature={feature}")
     wait_rendered(page, "Feature browser")
     page.get_by_role("heading", name=f"Feature {feature}").first.wait_for(timeout=30_000)
-    boxes = page.locator('[data-testid="stSelectbox"]').evaluate_all(
-        "els => els.map(e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')"
-        " + ' ' + e.querySelector('[data-baseweb=select]')?.getAttribute('aria-label'))")
-    assert any(hook in b for b in boxes) and any("Feature Choice" in b for b in boxes), \
-        page.locator('[data-testid="stSelectbox"]').nth(1).inner_html()
+    # the selectboxes take the URL's hook and SAE (polled: Streamlit may draw the heading before the boxes settle)
+    boxes_js = ("() => [...document.querySelectorAll('[data-testid=stSelectbox]')].map(e => e.innerText + ' ' +"
+                " [...e.querySelectorAll('input')].map(i => i.value).join(' '))")
+    try:
+        page.wait_for_function(f"([hook, label]) => {{ const b = ({boxes_js})(); return b.some(x => x.includes(hook))"
+                               " && b.some(x => x.includes(label)); }", arg=[hook, "Feature Choice"], timeout=30_000)
+    except Exception as err:  # show what the boxes hold
+        raise AssertionError(f"selectboxes do not show {hook} / Feature Choice: {page.evaluate(boxes_js)}") from err
     shown = page.locator('[data-testid="stCode"]').first.inner_text().strip()
     q = parse_qs(urlsplit(shown).query)
     assert q == {"run": [tiny_root.name], "hook": [hook], "sae": [arch], "feature": [str(feature)]}
