@@ -19,7 +19,8 @@ SAEBench's autointerp score is a mean detection accuracy of LLM explanations; ``
 is the mean balanced accuracy of the token-set explanations, a different (weaker, LLM-free) explainer.
 
 The result file ``runs/<run>/evals/<hook>/<arch>/autointerp.json`` (``to_dict()``) carries the
-per-latent columns under "per_latent"; ``read_autointerp`` gives them to the feature browser.
+per-latent scores under "per_latent", ``autointerp.details.json`` beside it (``details_file()``) the per-latent
+explanations, contexts and VocabProj tokens; ``read_autointerp`` joins them for the feature browser.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from superscope.analyses.evals.explanations import (
     vocab_projection,
 )
 from superscope.analyses.features.storage import FeatureData
+from superscope.analyses.runs.evals import details_path
 from superscope.kernels.threads import small_ops_serial
 from superscope.saes.atomic_io import read_json, write_json
 from superscope.saes.result_repr import Headline, ResultRepr
@@ -187,14 +189,19 @@ class AutointerpResult(ResultRepr):
                        "scoring": "every held-out token of the odd held-out contexts (up to max_scoring_tokens)",
                        "balancing": "positives and negatives weighted 1:1 (delphi's balanced sample, in expectation)"},
             "vocab_proj_source": self.vocab_proj_source, "config": self.config, "seconds": round(self.seconds, 3),
-            "per_latent": {"explanation": self.explanation, "explanation_ids": self.explanation_ids,
-                           "contexts": self.contexts, "promoted": self.promoted, "suppressed": self.suppressed,
-                           "balanced_accuracy": [nan_none(v) for v in self.balanced_accuracy],
+            "per_latent": {"balanced_accuracy": [nan_none(v) for v in self.balanced_accuracy],
                            "f1": [nan_none(v) for v in self.f1], "positives": self.positives},
             "llm_explanations": {"kind": "llm", "model": "embedded SmolLM2-135M-Instruct, greedy",
                                  "by_latent": {str(k): v for k, v in self.llm_explanation.items()}}
             if self.llm_explanation else None,
         }
+
+    def details_file(self) -> dict[str, Any]:
+        """The per-latent text columns (megabytes for a few thousand latents), stored beside the result in
+        ``autointerp.details.json`` so the table and the plots read only the scores."""
+        return {"metric": METRIC, "hook": self.hook, "architecture": self.architecture,
+                "per_latent": {"explanation": self.explanation, "explanation_ids": self.explanation_ids,
+                               "contexts": self.contexts, "promoted": self.promoted, "suppressed": self.suppressed}}
 
     def figure(self):
         """The distribution of per-latent balanced accuracy (and F1) over the scored latents."""
@@ -312,8 +319,10 @@ def autointerp_path(run_root: str | Path, hook: str, arch: str) -> Path:
 
 
 def save_autointerp(result: AutointerpResult, run_root: str | Path) -> Path:
-    """Write ``result.to_dict()`` to its place in the run folder (atomically)."""
-    return write_json(autointerp_path(run_root, result.hook, result.architecture), result.to_dict())
+    """Write ``result.details_file()`` and ``result.to_dict()`` to their places in the run folder (atomically)."""
+    path = autointerp_path(run_root, result.hook, result.architecture)
+    write_json(details_path(path), result.details_file())
+    return write_json(path, result.to_dict())
 
 
 def read_autointerp(run_root: str | Path, hook: str, arch: str) -> dict[str, Any] | None:
@@ -332,6 +341,15 @@ def read_autointerp(run_root: str | Path, hook: str, arch: str) -> dict[str, Any
         raise ValueError(f"the autointerp evaluation of {hook}/{arch} failed ({error}); rerun `{EVALS_COMMAND}`")
     if not isinstance(per, dict) or "balanced_accuracy" not in per:
         raise ValueError(f"{path} is not an autointerp result (no per_latent columns); rerun `{EVALS_COMMAND}`")
+    if "explanation" not in per:  # the text columns are in the details file (older results hold them inline)
+        try:
+            extra = read_json(details_path(path), "autointerp details").get("per_latent")
+        except FileNotFoundError:
+            extra = None
+        if not isinstance(extra, dict) or "explanation" not in extra:
+            raise ValueError(f"the autointerp details {details_path(path)} are missing or hold no per-latent "
+                             f"explanations; rerun `{EVALS_COMMAND}`")
+        per = {**per, **extra}
     n = len(per["balanced_accuracy"])
     llm = (data.get("llm_explanations") or {}).get("by_latent", {})
     return {"feature": list(range(n)), "detection_bacc": [_nan(v) for v in per["balanced_accuracy"]],

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from superscope.analyses.evals.context import EvalContext
+from superscope.analyses.runs.evals import details_path
 from superscope.saes.atomic_io import read_json, write_json
 
 
@@ -277,7 +278,8 @@ def summarise(name: str, result: Any, as_dict: dict) -> dict[str, Any]:
 def write_result(path: Path, head: dict, result: Any = None, config: Any = None, seconds: float = 0.0,
                  error: str | None = None) -> Path:
     """Write one result file (atomically): the result's to_dict() at the top level and the suite's record
-    (``head`` = metric, hook, architecture, sae, quick; config, time, summary or error) under "suite"."""
+    (``head`` = metric, hook, architecture, sae, quick; config, time, summary or error) under "suite"; a
+    result with a ``details_file()`` method gets its bulky columns written beside it (``details_path``)."""
     if error is not None:
         info: dict[str, Any] = {"error": error}
         as_dict: dict = {}
@@ -286,6 +288,11 @@ def write_result(path: Path, head: dict, result: Any = None, config: Any = None,
         info = {"config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config,
                 "elapsed_s": round(seconds, 2), "summary": summarise(head["metric"], result, as_dict)}
     suite = {**head, **info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    details = getattr(result, "details_file", None) if error is None else None
+    if details is not None:  # written first: the result file is what marks the metric done
+        write_json(details_path(path), details())
+    else:
+        details_path(path).unlink(missing_ok=True)  # a stale one from an earlier result
     return write_json(path, {**{k: v for k, v in as_dict.items() if k != "suite"}, "suite": suite})
 
 

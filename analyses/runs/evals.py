@@ -3,6 +3,7 @@
     runs/<run>/evals/<hook>/<arch>/<metric>.json                 the suite on the run's SAEs
     runs/<run>/evals/sweep/<hook>/<arch>_k<k>/<metric>.json      the L0 sweep's SAEs (beside their weights)
     runs/<run>/evals/cache/                                      what metrics cache (not results)
+    runs/<run>/evals/<hook>/<arch>/<metric>.details.json         a result's bulky per-latent text (``details_path``)
 
 Each file holds the metric's result (SAEBench's fields at the top level) and the suite's record under
 ``suite`` (analyses/evals/suite.py): ``summary`` (the scalars of the table), ``quick``, or ``error`` (one line). ``load_evals`` never raises for a
@@ -21,6 +22,15 @@ from superscope.analyses.runs.labels import Label, register
 from superscope.saes.atomic_io import read_json
 
 NOT_HOOKS = ("sweep", "cache")
+DETAILS_SUFFIX = ".details.json"
+"""A result's bulky per-item columns (autointerp's explanations and contexts: megabytes per SAE) live beside it
+in ``<metric>.details.json``, so reading every result for the table and the plots parses kilobytes."""
+
+
+def details_path(result_path: str | Path) -> Path:
+    """``…/<metric>.json`` → ``…/<metric>.details.json``."""
+    path = Path(result_path)
+    return path.with_name(path.stem + DETAILS_SUFFIX)
 SWEEP_NAME = re.compile(r"^(?P<arch>.+)_k(?P<k>\d+)$")
 
 TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -215,13 +225,13 @@ def load_evals(run_root: str | Path) -> EvalsData:
     base = root / "evals"
     for path in sorted(base.glob("*/*/*.json")):
         hook, name = path.parent.parent.name, path.parent.name
-        if hook in NOT_HOOKS:
+        if hook in NOT_HOOKS or path.name.endswith(DETAILS_SUFFIX):
             continue
         rec = _read(path, hook, name, out)
         if rec is not None:
             out.records.append(rec)
     for path in sorted((base / "sweep").glob("*/*/*.json")):
-        if path.name in ("cfg.json", "train_state.json", "timing.json", "metrics.json"):
+        if path.name in ("cfg.json", "train_state.json", "timing.json", "metrics.json") or path.name.endswith(DETAILS_SUFFIX):
             continue
         rec = _read(path, path.parent.parent.name, path.parent.name, out)
         if rec is not None:

@@ -133,10 +133,20 @@ def test_saved_result_reads_back_for_the_browser(planted, tmp_path):
     assert read_autointerp(tmp_path, HOOK, "topk") is None
     path = save_autointerp(res, tmp_path)
     assert path == Path(tmp_path) / "evals" / HOOK / "topk" / "autointerp.json"
+    details = path.with_name("autointerp.details.json")
+    assert details.is_file()
+    import json
+    assert "explanation" not in json.loads(path.read_text())["per_latent"]  # the text lives in the details file
     cols = read_autointerp(tmp_path, HOOK, "topk")
     assert cols["explanation"][0] == "'the'" and cols["detection_bacc"][0] == 1.0
     assert math.isnan(cols["detection_bacc"][2])
     assert len(cols["feature"]) == 12 and cols["summary"]["n_scored"] == res.n_scored
+    from superscope.analyses.runs.evals import load_evals
+    ev = load_evals(tmp_path)  # the details file is not read as a result of its own (save_autointerp has no suite record)
+    assert not any("details" in line for line in ev.unreadable) and len(ev.unreadable) == 1
+    details.unlink()
+    with pytest.raises(ValueError, match="autointerp details"):
+        read_autointerp(tmp_path, HOOK, "topk")
 
 
 def test_bad_inputs_name_the_fix(planted):
