@@ -92,11 +92,19 @@ def difficulty(root: Path, hook: str, max_tokens: int):
     return L0Difficulty(**{k: tuple(v) if k == "bin_difficulty" else v for k, v in d.items()})
 
 
-@st.cache_data(show_spinner="Collecting the token's features…", max_entries=64)
+@st.cache_data(show_spinner="Collecting the token's features: encoding up to 32,768 held-out tokens with the SAE "
+                             "(once per server)…", max_entries=64)
 def _token_features(path: str, hook: str, arch: str, token_id: int, signature: float, max_tokens: int) -> dict:
     from ._queries import token_feature_set
     return token_feature_set(Path(path), hook, arch, token_id, max_tokens)
 
 
 def token_features(root: Path, hook: str, arch: str, token_id: int, max_tokens: int = 32768) -> dict:
+    """A token's feature set: the run's precomputed one when fresh (the precompute step of `superscope run`
+    writes the most frequent tokens'), else computed once per server."""
+    from superscope.analyses.runs.token_features import load_precomputed
+
+    found = load_precomputed(root, hook, arch, token_id, max_tokens)
+    if found is not None:
+        return found
     return _token_features(str(root), hook, arch, int(token_id), run_signature(root), max_tokens)

@@ -1,8 +1,7 @@
 """Small interactive queries the dashboard runs (read-only; nothing is trained or written).
 
 ``token_feature_set``: the features an SAE uses on one token across the held-out set — the token's
-neighbourhood in the function-token graph (Zhang, Lin, Li 2025), computed the way the probe does
-(corpus-order batches of 4096, the SAE in its saved mode).
+neighbourhood in the function-token graph (Zhang, Lin, Li 2025; ``analyses.runs.token_features``).
 ``prompt_features``: the model's activations at a hook for a typed prompt and the SAE's codes per
 token (FC / MC with their learned thresholds, since a single prompt is not a training batch).
 Letters: T prompt tokens, F features, D d_model.
@@ -15,35 +14,14 @@ from typing import Any
 
 import torch
 
-PROBE_BATCH = 4096
 
 
-@torch.no_grad()
 def token_feature_set(run_root: Path, hook: str, arch: str, token_id: int, max_tokens: int = 32768) -> dict:
-    """{"n_occurrences", "features": [[feature, times fired on the token, mean activation], …]} (most frequent first)."""
-    from superscope.activations import load_activations
-    from superscope.saes import load_sae
+    """{"n_occurrences", "tokens_scanned", "features": [[feature, times fired on the token, mean activation], …]}
+    (most frequent first): ``analyses.runs.token_features`` for one token."""
+    from superscope.analyses.runs.token_features import token_feature_sets
 
-    held = load_activations(run_root / "heldout" / hook)
-    sae = load_sae(run_root / "saes" / hook / arch).eval()
-    count_F = torch.zeros(sae.cfg.d_sae)
-    sum_F = torch.zeros(sae.cfg.d_sae)
-    n, seen = 0, 0
-    for ids, x in held.pairs(PROBE_BATCH):
-        if seen >= max_tokens:
-            break
-        seen += ids.numel()
-        hit = ids == token_id
-        if not bool(hit.any()):
-            continue
-        z = sae(x).codes.to_dense()[hit]
-        count_F += (z > 0).sum(0)
-        sum_F += z.sum(0)
-        n += int(hit.sum())
-    used = (count_F > 0).nonzero().squeeze(1)
-    order = used[torch.argsort(count_F[used], descending=True)]
-    return {"n_occurrences": n, "tokens_scanned": seen,
-            "features": [[int(f), int(count_F[f]), float(sum_F[f] / count_F[f])] for f in order.tolist()]}
+    return token_feature_sets(run_root, hook, arch, [token_id], max_tokens)[int(token_id)]
 
 
 @torch.no_grad()

@@ -1,11 +1,14 @@
 """The last step of ``superscope run``: compute now what the dashboard would compute on a page's first
 load, and write it into the run folder (``<run>/cache/``), so every page opens in about a second.
 
-Today that is the SAE comparison page's per-token L0 vs difficulty at the main hook on the page's
-default number of held-out tokens (``difficulty.DASHBOARD_TOKENS``): every SAE of the hook encodes
-those tokens (FC / MC in both inference modes). The page reads the file when its inputs' signature
-(the SAE weights' and the held-out manifest's size and modification time) still matches, and falls
-back to computing it (with a progress line) otherwise. Only adds files; never rewrites the run's own
+Two results today:
+- the SAE comparison page's per-token L0 vs difficulty at the main hook on the page's default number of
+  held-out tokens (``difficulty.DASHBOARD_TOKENS``): every SAE of the hook encodes those tokens (FC / MC
+  in both inference modes);
+- the Function tokens page's token feature sets: for each hook of the probe's graphs, the sets of its
+  ``token_features.PRECOMPUTE_TOKENS`` most frequent tokens (one pass over the held-out tokens per hook).
+A page reads the file when its inputs' signature (the SAE weights' and the held-out manifest's size and
+modification time) still matches, and falls back to computing it (with a progress line) otherwise. Only adds files; never rewrites the run's own
 (run from the command line, it does not record itself in run.json either).
 
     python -m superscope.analyses.pipeline.precompute runs/default [--hooks HOOK ...]
@@ -25,11 +28,13 @@ from superscope.analyses.report.difficulty import (
     save_precomputed,
 )
 from superscope.analyses.runs.folder import RunFolder
+from superscope.analyses.runs.token_features import PRECOMPUTE_TOKENS, precompute_token_features
 
 
 def precompute_dashboard(run_root: str | Path, hooks: list[str] | None = None,
                          tokens: tuple[int, ...] = (DASHBOARD_TOKENS,)) -> dict:
-    """Write the dashboard's precomputed results for ``hooks`` (default: the run's main hook); a result
+    """Write the dashboard's precomputed results: L0 vs difficulty for ``hooks`` (default: the run's main hook),
+    the token feature sets for the function-token graphs' hooks; a result
     already there and fresh is kept. Returns {"made": [what, …], "files": [path in the run, …], "seconds"}."""
     run = RunFolder(Path(run_root))
     info = run.read()
@@ -49,6 +54,10 @@ def precompute_dashboard(run_root: str | Path, hooks: list[str] | None = None,
                 save_precomputed(run.root, l0_vs_difficulty(run.root, hook, max_tokens=n), n)
             made.append(f"per-token L0 vs difficulty at {hook} on {n:,} tokens")
             files.append(str(precomputed_path(run.root, hook, n).relative_to(run.root)))
+    token_files = precompute_token_features(run.root)
+    if token_files:
+        made.append(f"feature sets of the {PRECOMPUTE_TOKENS} most frequent tokens at {len(token_files)} hooks")
+        files += token_files
     return {"made": made, "files": files, "seconds": round(time.perf_counter() - t0, 2)}
 
 

@@ -23,7 +23,7 @@ import torch
 from scipy.stats import spearmanr
 
 from superscope.analyses.runs.data import arch_key
-from superscope.analyses.runs.folder import RunFolder
+from superscope.analyses.runs.folder import CACHE_DIR, RunFolder
 from superscope.saes.registry import arch_color, arch_label, arch_order
 
 
@@ -126,7 +126,6 @@ def _limit(batches, max_tokens: int):
 
 # ---- precomputed results in the run folder (the dashboard's first load reads them) -------------------
 
-CACHE_DIR = "cache"
 DASHBOARD_TOKENS = 2048
 """Held-out tokens the dashboard's SAE comparison page encodes by default (the precompute step's size)."""
 DASHBOARD_TOKEN_OPTIONS = (512, 1024, 2048, 4096, 8192)

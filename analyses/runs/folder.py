@@ -7,6 +7,8 @@
     runs/<run>/features/<hook>/<arch>/        per-feature data for the dashboard
     runs/<run>/probes/<probe>.json            probe results
     runs/<run>/report.html
+    runs/<run>/cache/                         what the dashboard would compute on a first load, precomputed
+                                              (each file carries its inputs' signature; stale ones are ignored)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from superscope.saes.atomic_io import read_json, write_json
 
 RUN_FILE = "run.json"
+CACHE_DIR = "cache"
 
 
 def package_versions() -> dict[str, str]:

@@ -25,8 +25,11 @@ def run_root(tmp_path_factory):
 def test_precompute_writes_what_the_page_reads(run_root, capsys):
     hook = HOOKS[-1]  # the toy run's main hook
     out = precompute_dashboard(run_root, tokens=(256,))
-    assert out["files"] == [f"cache/difficulty/{hook}/256.json"]
-    assert out["made"] == [f"per-token L0 vs difficulty at {hook} on 256 tokens"]
+    assert out["files"][0] == f"cache/difficulty/{hook}/256.json"
+    assert out["made"][0] == f"per-token L0 vs difficulty at {hook} on 256 tokens"
+    # the Function tokens page's token feature sets, one file per hook of the probe's graphs
+    assert [f for f in out["files"][1:] if not f.startswith("cache/token_features/")] == []
+    assert len(out["files"]) == 1 + len(HOOKS) and "most frequent tokens" in out["made"][1]
     saved = load_precomputed(run_root, hook, 256)
     fresh = l0_vs_difficulty(run_root, hook, max_tokens=256)
     assert saved == fresh  # the same result the page would compute
