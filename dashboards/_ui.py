@@ -50,7 +50,8 @@ def df(rows: list[dict]) -> pd.DataFrame:
 
 def missing_note(data: RunData) -> None:
     if data.missing():
-        with st.expander(f"{len(data.missing())} parts of this run are missing or unreadable"):
+        n = len(data.missing())
+        with st.expander(f"{n} part{'s' if n != 1 else ''} of this run {'are' if n != 1 else 'is'} missing or unreadable"):
             for line in data.missing():
                 st.write("• " + line)
 
@@ -76,6 +77,10 @@ def chart(fig, key: str, container=None) -> None:
 STYLER_MAX_ROWS = 100
 """Tables up to this many rows are formatted cell by cell (a pandas Styler through formatting.fmt); longer
 ones by the grid itself (printf formats per column, ``GRID_FORMATS``), which keeps a 500-row page fast."""
+TEXT_CELLS_MAX_ROWS = 20
+"""A numeric column with empty cells in a table of up to this many rows (a summary: one row per SAE) is shown as
+its formatted text, "–" for the empty cells; in longer tables it stays numeric, so sorting by it stays numeric,
+and the grid marks its empty cells itself."""
 GRID_FORMATS = {"num": "%.3g", "count": "localized", "pct": "percent", "points": "%.3g %%", "spread": "± %.3g",
                 "sci": "%.2e", "seconds": "%.3g s", "id": "%d"}
 
@@ -90,7 +95,8 @@ def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: 
           export: pd.DataFrame | None = None) -> pd.DataFrame:
     """Show a table the way every page does: columns under their human labels with a help tooltip
     (``analyses.runs.labels``), numbers formatted by meaning (``analyses.runs.formatting``; the cells
-    stay numbers, so sorting is numeric), text columns wide enough not to cut hook names, and a CSV
+    stay numbers, so sorting is numeric — except a column with empty cells in a summary table of up to
+    ``TEXT_CELLS_MAX_ROWS`` rows, shown as its formatted text with "–" for the empty ones), text columns wide enough not to cut hook names, and a CSV
     download of the raw values (of ``export`` when given, e.g. every filtered row of a table shown in
     part). Returns the raw DataFrame."""
     from functools import partial
@@ -107,16 +113,22 @@ def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: 
     names = {c: (lab.text if texts.count(lab.text) == 1 else str(c)) for c, lab in labels.items()}
     shown = raw.set_axis([names[c] for c in raw.columns], axis=1)
     small = len(raw) <= STYLER_MAX_ROWS
-    config = {}
+    config, as_text = {}, set()
     for c, lab in labels.items():
         numeric = pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c])
         if not small and numeric and lab.kind in GRID_FORMATS:
             config[names[c]] = st.column_config.NumberColumn(names[c], help=lab.help or None,
                                                              format=GRID_FORMATS[lab.kind])
             continue
+        if small and raw[c].isna().any() and (not numeric or len(raw) <= TEXT_CELLS_MAX_ROWS):
+            # the grid draws every empty cell as a grey "None", whatever the Styler says: show the formatted text
+            shown[names[c]] = [fmt(v, kind=lab.kind) for v in raw[c].tolist()]
+            as_text.add(c)
         width = _text_width(raw[c].tolist() + [names[c]]) if lab.kind == "text" else None
-        config[names[c]] = st.column_config.Column(names[c], help=lab.help or None, width=width)
-    data = shown.style.format({names[c]: partial(fmt, kind=lab.kind) for c, lab in labels.items()}) if small else shown
+        config[names[c]] = st.column_config.Column(names[c], help=lab.help or None, width=width,
+                                                   alignment="right" if numeric and c in as_text else None)
+    data = shown.style.format({names[c]: partial(fmt, kind=lab.kind) for c, lab in labels.items()
+                               if c not in as_text}) if small else shown
     where.dataframe(data, hide_index=True, column_config=config, height=height, key=f"table_{key}")
     if download:
         csv = (raw if export is None else export).to_csv(index=False)

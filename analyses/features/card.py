@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from superscope.analyses.runs.formatting import visible_token
+
 
 @dataclass(frozen=True)
 class Example:
@@ -76,7 +78,7 @@ class FeatureCard:
         if logits:
             fig.add_bar(y=list(range(len(logits))), x=[v for _, v in logits], orientation="h", name="logit effect",
                         marker_color=["#1f77b4" if v < 0 else "#d62728" for _, v in logits], row=1, col=2)
-            fig.update_yaxes(tickvals=list(range(len(logits))), ticktext=[repr(_visible(t)) for t, _ in logits],
+            fig.update_yaxes(tickvals=list(range(len(logits))), ticktext=[repr(visible_token(t)) for t, _ in logits],
                              row=1, col=2)
         fig.update_layout(height=360, showlegend=False, margin={"l": 40, "r": 10, "t": 80, "b": 40},
                           title=f"{self.hook} / {self.architecture} — feature {self.feature}")
@@ -100,10 +102,6 @@ class FeatureCard:
         return "\n".join(parts)
 
 
-def _visible(token: str) -> str:
-    return token.replace("\n", "⏎").replace("\t", "⇥")
-
-
 def example_html(ex: Example, vmax: float) -> str:
     """One window as inline spans; background opacity = activation / vmax, the centre token boxed."""
     spans = []
@@ -112,7 +110,7 @@ def example_html(ex: Example, vmax: float) -> str:
         style = f"background: rgba(255,127,14,{alpha:.2f});"
         if i == ex.center:
             style += " outline: 1px solid #333;"
-        spans.append(f"<span class='tok' style='{style}' title='{a:.3g}'>{html.escape(_visible(tok))}</span>")
+        spans.append(f"<span class='tok' style='{style}' title='{a:.3g}'>{html.escape(visible_token(tok, spaces=False))}</span>")
     return f"<div class='ex'><span class='act'>{ex.act:.3g}</span> {''.join(spans)}</div>"
 
 

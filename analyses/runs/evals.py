@@ -72,7 +72,9 @@ register({
                                  "'fires on its token set' as a firing predictor on held-out tokens; 0.5 = chance"),
     "detection median": Label("Detection median", "median balanced accuracy over scored latents"),
     "detection F1": Label("Detection F1", "mean F1 (1:1 balanced) of the token-set explanation as a firing predictor"),
-    "quick": Label("Quick", "metrics measured with their quick configuration (what `superscope run` runs)", "text"),
+    "quick": Label("Configuration", "quick: measured with the metric's quick configuration (what `superscope run` "
+                   "runs: fewer datasets, letters, latents); full: `superscope evals`' full one. In a table of several "
+                   "metrics: the metrics measured quick", "text"),
 })
 
 METRIC_TITLES = {"core": "Core: reconstruction, sparsity, fidelity to the model",
@@ -181,8 +183,8 @@ class EvalsData:
                         row[title] = rec.summary[key]
                 if rec.suite.get("quick"):
                     quick.append(metric)
-            if quick:
-                row["quick"] = ", ".join(quick)
+            if len(row) > 1:  # which configuration each number comes from
+                row["quick"] = ", ".join(quick) if len(metrics or self.metrics) > 1 else ("quick" if quick else "full")
             if metrics is None or len(row) > 1:  # a per-metric table leaves out the SAEs without that metric
                 rows.append(row)
         return rows

@@ -14,7 +14,8 @@ notebook, the report and the dashboard:
     "seconds" a duration                                                178.5 → "2 min 59 s"
     "id"      an identifier (feature number, step) as a plain integer    4096 → "4096"
     "text"    str(value)
-None, NaN and the empty string print as "–".
+None, NaN and the empty string print as "–". Tokens print through ``visible_token`` (newline ⏎, tab ⇥, a
+token of spaces as ␣), so a whitespace token is not an empty cell.
 """
 
 from __future__ import annotations
@@ -118,3 +119,10 @@ def guess_kind(column: str, values: list[Any]) -> str:
     if column.endswith("%"):
         return "points"
     return "num"
+
+
+def visible_token(token: str, spaces: bool = True) -> str:
+    """A token as text a reader can see: newline → ⏎, tab → ⇥, and (``spaces``; not inside running text) a
+    token of only spaces → one ␣ per space."""
+    token = str(token).replace("\n", "⏎").replace("\t", "⇥")
+    return "␣" * len(token) if spaces and token and not token.strip(" ") else token

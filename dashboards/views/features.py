@@ -11,11 +11,18 @@ import streamlit as st
 
 from superscope.analyses.evals.autointerp import EVALS_COMMAND, autointerp_path, read_autointerp
 from superscope.analyses.features.card import example_html
-from superscope.analyses.runs.formatting import fmt_count, fmt_num, fmt_sci
+from superscope.analyses.runs.formatting import fmt_count, fmt_num, fmt_sci, visible_token
 from superscope.dashboards import _cache
 from superscope.dashboards._ui import EXAMPLE_CSS, chart, copy_link, guard, query_choice, run_and_data
 from superscope.dashboards._ui import table as show_table
 from superscope.saes.registry import arch_label
+
+
+MATCH_LABELS = {"either": "top logit or top token", "top_logit": "top logit", "top_token": "top token",
+                "explanation": "explanation"}
+SORT_LABELS = {"density": "firing density", "max_act": "max activation", "mean_act": "mean activation",
+               "feature": "feature index", "detection_bacc": "detection balanced accuracy",
+               "detection_f1": "detection F1"}
 
 
 def _filtered(table, density_range, search: str, where: str, hide_dead: bool, sort: str):
@@ -137,10 +144,10 @@ def page() -> None:
         density_range = f1.slider("log10 firing density", -8.0, 0.0, (-8.0, 0.0), 0.25)
         search = f2.text_input("token contains", placeholder="e.g. ' the' or 'def'")
         where = f3.radio("match in", ("either", "top_logit", "top_token") + (("explanation",) if ai else ()),
-                         horizontal=False)
+                         horizontal=False, format_func=MATCH_LABELS.get)
         s1, s2, s3 = st.columns(3)
         sort = s1.selectbox("sort by", ("density", "max_act", "mean_act", "feature")
-                            + (("detection_bacc", "detection_f1") if ai else ()))
+                            + (("detection_bacc", "detection_f1") if ai else ()), format_func=SORT_LABELS.get)
         hide_dead = s2.checkbox("hide dead features", value=True)
         min_score = s3.slider("min detection balanced accuracy", 0.0, 1.0, 0.0, 0.05) if ai else 0.0
     if ai is not None:
@@ -157,7 +164,10 @@ def page() -> None:
         shown = shown[shown["detection_bacc"] >= min_score]
     st.write(f"{fmt_count(len(shown))} of {fmt_count(len(table))} features match"
              + (" (the first 500 shown; the CSV holds all)" if len(shown) > 500 else ""))
-    show_table(shown.head(500), key="feature_list", height=260, export=shown,  # the CSV: the current filter
+    page_rows = shown.head(500)
+    page_rows = page_rows.assign(**{c: page_rows[c].map(visible_token) for c in ("top_logit", "top_token")
+                                    if c in page_rows.columns})  # a newline token shows as ⏎, not a blank cell
+    show_table(page_rows, key="feature_list", height=260, export=shown,  # the CSV: the current filter
                file_name=f"{data.name}_{arch}_features_filtered.csv")
     wanted = st.query_params.get("feature")
     if wanted is not None and wanted.isdigit() and st.session_state.get("_qp_seen_feature") != wanted:

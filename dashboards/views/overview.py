@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from superscope.analyses.report import sae_sections as S
+from superscope.analyses.runs.data import arch_key
 from superscope.analyses.runs.formatting import fmt_seconds
 from superscope.analyses.runs.timeline import steps as run_steps
 from superscope.dashboards._ui import chart, guard, missing_note, run_and_data, table
@@ -46,7 +47,7 @@ def page() -> None:
     c[1].metric("SAEs", len(data.saes))
     c[2].metric("hooks", len(data.hooks))
     c[3].metric("probes", len(data.probes))
-    archs = info.get("archs") or sorted({e.arch for e in data.saes})
+    archs = sorted({*info.get("archs", []), *(e.arch for e in data.saes)}, key=arch_key)  # configured + extra ones
     st.markdown(f"**corpus** {info.get('corpus', '?')} · **main hook** `{data.main_hook}` · "
                 f"**architectures** {', '.join(arch_label(a) for a in archs)}")
     missing_note(data)
@@ -57,7 +58,9 @@ def page() -> None:
     if data.main_hook is None:
         st.warning("This run has no SAEs yet: the headline table appears once the train and evaluate steps ran.")
         return
-    st.subheader(f"Headline: TopK vs Feature Choice vs Mutual Choice at {data.main_hook}")
+    labels = [arch_label(e.arch) for e in data.at(data.main_hook)]
+    st.subheader(f"Headline: {', '.join(labels[:-1])} and {labels[-1]} at {data.main_hook}" if len(labels) > 1
+                 else f"Headline at {data.main_hook}")
     table(S.comparison_rows(data, data.main_hook), key="headline", file_name=f"{data.name}_headline.csv")
     chart(S.metrics_figure(data, data.main_hook), key="headline_metrics")
     with st.expander("Configuration and versions"):

@@ -32,6 +32,8 @@ def test_overview_headline(runs_env):
     assert list(table["SAE"]) == ["TopK", "Feature Choice", "Mutual Choice"]
     assert table["CE-loss recovered"].notna().all() and "Dead in training" in table.columns
     assert at.sidebar.selectbox[0].value == "tiny"
+    # TopK has no threshold mode: its empty cell shows the missing mark, not the grid's grey "None"
+    assert table["FVU, thresholds"].tolist()[0] == "–" and table.notna().all().all()
 
 
 def test_overview_steps_timeline(runs_env, tiny_root):

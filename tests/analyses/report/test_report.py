@@ -133,7 +133,7 @@ def test_cli_report_and_dashboard(run_root, tmp_path, capsys):
     assert "not a superscope run folder" in capsys.readouterr().err
     assert main(["dashboard", "--runs-root", str(tmp_path / "missing")]) == 1
     cmd = streamlit_command("runs", "default", port=8600, headless=True)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("dashboards/app.py")
+    assert cmd[1:4] == ["-m", "superscope.dashboards.server", "run"] and cmd[4].endswith("dashboards/app.py")
     assert cmd[-5:] == ["--", "--runs-root", "runs", "--run", "default"] and "8600" in cmd
 
 

@@ -96,3 +96,11 @@ def test_steps_timeline_sentences_and_links():
     assert got[0].row() == {"step": "harvest", "duration": 178.54, "made": got[0].made,
                             "finished": "2026-12-06T03:55:09"}
     assert steps({}) == []
+
+
+def test_visible_token_shows_whitespace():
+    from superscope.analyses.runs.formatting import visible_token
+
+    assert visible_token("\n") == "⏎" and visible_token("\t x") == "⇥ x"
+    assert visible_token(" ") == "␣" and visible_token("  ") == "␣␣" and visible_token(" the") == " the"
+    assert visible_token(" ", spaces=False) == " "  # inside running text a space stays a space
