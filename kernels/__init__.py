@@ -18,6 +18,7 @@ else:
         encoder_preacts,
         selected_preacts,
         sparse_decode,
+        threshold_pairs,
         threshold_select,
         topm_global,
         topm_per_column,
@@ -26,5 +27,5 @@ else:
 
     __all__ = [
         "SparseCodes", "backend_for", "crow_from_rows", "crow_uniform", "encode_topk", "encoder_preacts",
-        "selected_preacts", "sparse_decode", "threshold_select", "topm_global", "topm_per_column",
+        "selected_preacts", "sparse_decode", "threshold_pairs", "threshold_select", "topm_global", "topm_per_column",
     ]

@@ -110,6 +110,14 @@ def threshold_select(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
     return selection.threshold_select(acts_BF, theta)
 
 
+def threshold_pairs(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """acts > θ as CSR (crow_B1, cols_N) with the selected values_N (JumpReLU's select), no autograd."""
+    def ref(a, t):
+        rows, cols = selection_reference.threshold_reference(a, t)
+        return selection._to_csr(rows, cols, a.shape[0]) + (a[rows, cols],)
+    return _pick("threshold_pairs", acts_BF, selection.threshold_pairs, ref)(acts_BF, theta)
+
+
 def selected_preacts(xc_BD, W_enc_DF, b_enc_F, crow_B1, cols_N, pre_N) -> Tensor:
     """Differentiable pre-activations at the selected pairs (sparse encoder backward)."""
     impl = _pick("selected_preacts", xc_BD, sparse_ops.selected_preacts,

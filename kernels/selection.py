@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -214,7 +215,33 @@ def _column_value_order(cols_N: Tensor, vals_N: Tensor) -> Tensor:
     return order.index_select(0, torch.argsort(cols_N.index_select(0, order), stable=True))
 
 
+def flat_nonzero(mask: Tensor) -> Tensor:
+    """Ascending flat indices (int64 [N]) of the True entries of a boolean tensor.
+
+    On CPU numpy's ``flatnonzero``: torch's CPU ``nonzero`` runs on one thread at ~3 ns an entry, numpy's at
+    ~1.2 ns (a 4096 × 4608 mask at 3 % density: 63 ms vs 23 ms, measured on the 2-core dev machine)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.contiguous().numpy()))
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
+def _threshold_flat(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(crow_B1, cols_N, flat_N) of acts > θ: one compare pass, one flat nonzero; the row pointers by a binary
+    search of the row starts in the sorted flat indices (no per-pair row index)."""
+    n_rows, n_cols = acts_BF.shape
+    with all_threads(acts_BF.numel()):
+        flat_N = flat_nonzero(acts_BF > theta)
+    starts_B1 = torch.arange(n_rows + 1, device=flat_N.device) * n_cols
+    return torch.searchsorted(flat_N, starts_B1), flat_N % n_cols, flat_N
+
+
 def threshold_select(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
     """JumpReLU-form inference for MC (global θ) / FC (per-feature θ_f): keep acts > θ."""
-    rows_N, cols_N = (acts_BF > theta).nonzero(as_tuple=True)
-    return _to_csr(rows_N, cols_N, acts_BF.shape[0])
+    crow_B1, cols_N, _ = _threshold_flat(acts_BF, theta)
+    return crow_B1, cols_N
+
+
+def threshold_pairs(acts_BF: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """acts > θ (θ a scalar or per-column [F]) as CSR (crow_B1, cols_N) with the selected values_N (JumpReLU)."""
+    crow_B1, cols_N, flat_N = _threshold_flat(acts_BF, theta)
+    return crow_B1, cols_N, acts_BF.reshape(-1).index_select(0, flat_N)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -54,6 +55,15 @@ _PATTERN_CACHE: list[tuple[Tensor, Tensor, int, int, _Transposed]] = []
 _CACHE_SIZE = 4  # a step uses two patterns (main codes, AuxK codes)
 
 
+def _stable_argsort(cols_N: Tensor, n_features: int) -> Tensor:
+    """Stable argsort of feature ids. On CPU with F ≤ 2¹⁶: numpy's radix sort (``kind="stable"`` on uint16),
+    the same permutation as torch's stable argsort in O(N): 543k ids in ~11 ms vs ~30 ms (int64, one
+    thread, measured on the 2-core dev machine)."""
+    if cols_N.device.type == "cpu" and n_features <= 1 << 16:
+        return torch.from_numpy(np.argsort(cols_N.numpy().astype(np.uint16), kind="stable"))
+    return torch.argsort(cols_N, stable=True)
+
+
 def _transposed_pattern(crow_B1: Tensor, cols_N: Tensor, n_features: int) -> _Transposed:
     """Sᵀ of the pattern (crow, cols); cached on the identity (and version) of the index tensors,
     which the cache keeps alive, so the encoder and decoder backward of one step sort only once."""
@@ -61,7 +71,7 @@ def _transposed_pattern(crow_B1: Tensor, cols_N: Tensor, n_features: int) -> _Tr
         if crow is crow_B1 and cols is cols_N and version == cols_N._version and n_f == n_features:
             return value
     n_rows = crow_B1.numel() - 1
-    order_N = torch.argsort(cols_N, stable=True)
+    order_N = _stable_argsort(cols_N, n_features)
     rows_N = torch.repeat_interleave(torch.arange(n_rows, device=cols_N.device), crow_B1.diff(),
                                      output_size=cols_N.numel())
     crow_F1 = torch.zeros(n_features + 1, dtype=torch.int64, device=cols_N.device)

@@ -34,7 +34,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from superscope.kernels import SparseCodes, crow_from_rows, dispatch
+from superscope.kernels import SparseCodes, dispatch
 from superscope.kernels.threads import all_threads
 
 from .base import BaseSAE, ForwardOutput, Selection
@@ -43,7 +43,9 @@ from .jumprelu_losses import jumprelu, pre_act_loss, step, tanh_sparsity, zero_d
 from .registry import register
 
 CONTROLLER_RATE = 0.05
-"""η of the L0-target controller."""
+"""Integral gain η of the L0-target controller (per step, on log λ)."""
+CONTROLLER_GAIN = 0.0
+"""Proportional gain κ of the L0-target controller (on log λ)."""
 LOG_LAMBDA_LIMIT = 20.0
 MIN_THRESHOLD = 1e-3
 """Smallest initial θ (a latent whose quantile is ≤ 0 on the first batch)."""
@@ -62,9 +64,10 @@ class JumpReLUSAE(BaseSAE):
         lam = cfg.jumprelu_sparsity_coef
         self.register_buffer("log_sparsity_coef", torch.tensor(0.0 if lam is None else math.log(max(lam, 1e-30))))
         self.register_buffer("controller_steps", torch.zeros((), dtype=torch.int64))
-        # the last training forward's pre at every selected pair (the L0 loss) and its window's lower half (z = 0)
-        self.train_pre_N: Tensor | None = None
-        self.train_cols_N: Tensor | None = None
+        self.register_buffer("controller_error", torch.zeros((), dtype=torch.float32))  # e of the last step
+        # the last training forward's (pre, cols) of the codes and of the window's lower half (the L0 loss), and
+        # the window's (z = 0, cols) (the tanh loss's estimator)
+        self.train_pre: list[tuple[Tensor, Tensor]] = []
         self.window_z_W: tuple[Tensor, Tensor] | None = None
 
     def _apply(self, fn, recurse=True):
@@ -99,47 +102,50 @@ class JumpReLUSAE(BaseSAE):
         top_2F = pre_BF.topk(m + 1, dim=0).values[m - 1:]
         self.log_threshold.copy_(top_2F.mean(0).clamp_min(MIN_THRESHOLD).log())
 
+    def upgrade_saved(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """SAEs saved before the controller's proportional term lack its last error: 0 (the start's)."""
+        if "controller_error" not in tensors and "log_sparsity_coef" in tensors:
+            tensors = {**tensors, "controller_error": torch.zeros((), dtype=torch.float32)}
+        return tensors
+
     # ---- selection and forward ----------------------------------------------------------------
     def select(self, xc_BD: Tensor) -> Selection:
         with all_threads(xc_BD.shape[0] * self.cfg.d_sae):
             pre_BF = self.dense_preacts(xc_BD)
         theta_F = self.theta_F.detach()
         lower_F = theta_F - self.cfg.jumprelu_bandwidth / 2 if self.training else theta_F
-        crow_B1, cols_N = dispatch.threshold_select(pre_BF, lower_F)  # float32 θ: compared in float32
-        rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff(),
-                                         output_size=cols_N.numel())
-        return Selection(crow_B1, cols_N, pre_BF.reshape(-1).index_select(0, rows_N * pre_BF.shape[1] + cols_N))
+        return Selection(*dispatch.threshold_pairs(pre_BF, lower_F))  # float32 θ: compared in float32
 
     def forward(self, x: Tensor) -> ForwardOutput:
-        """BaseSAE.forward with the JumpReLU (and its θ estimator) in place of the ReLU of the selected pairs."""
+        """BaseSAE.forward with the JumpReLU (and its θ estimator) in place of the ReLU of the selected pairs.
+
+        While training the selection is split into the codes (pre > θ) and the window's lower half
+        (θ − ε/2 < pre ≤ θ, z = 0): each part goes through its own sparse encoder backward, the codes through
+        the sparse decode, the window through the gradient-only ``zero_decode``."""
         self.check_input(x)
         x = x.to(self.W_enc.dtype)
         x_scaled = x * self.cfg.input_scale
         xc_BD = x_scaled - self.b_dec.detach()
-        b_shift_F = (self.b_dec - self.b_dec.detach()) @ self.W_enc.detach()  # b_dec's encoder gradient (base.py)
-        sel = self.select(xc_BD)
-        pre_N = dispatch.selected_preacts(xc_BD, self.W_enc, self.b_enc - b_shift_F, sel.crow_B1, sel.cols_N, sel.pre_N)
+        b_enc_F = self.b_enc - (self.b_dec - self.b_dec.detach()) @ self.W_enc.detach()  # b_dec's gradient (base.py)
         theta_F, eps, to_input = self.theta_F, self.cfg.jumprelu_bandwidth, self.cfg.jumprelu_ste_to_input
+        sel = self.select(xc_BD)
+        kept, window = split_window(sel, theta_F.detach()) if self.training else (sel, None)
+
+        def jump(part: Selection) -> tuple[Tensor, Tensor]:
+            pre_N = dispatch.selected_preacts(xc_BD, self.W_enc, b_enc_F, part.crow_B1, part.cols_N, part.pre_N)
+            return pre_N, jumprelu(pre_N, theta_F, part.cols_N, eps, to_input)
+
+        pre_N, values_N = jump(kept)
+        x_hat_scaled = dispatch.sparse_decode(values_N, kept.crow_B1, kept.cols_N, self.W_dec) + self.b_dec
         keep_pre = self.training and torch.is_grad_enabled()
-        self.train_pre_N, self.train_cols_N = (pre_N, sel.cols_N) if keep_pre else (None, None)
+        self.train_pre = [(pre_N, kept.cols_N)] if keep_pre else []
         self.window_z_W = None
-        crow_B1, cols_N, x_hat_scaled = sel.crow_B1, sel.cols_N, self.b_dec
-        below_N = sel.pre_N.float() <= theta_F.detach().index_select(0, cols_N)  # the window's lower half (training)
-        if bool(below_N.any()):
-            # z = 0 there: only their gradient is needed (zero_decode); the codes hold the pairs with z > 0
-            rows_N = torch.repeat_interleave(torch.arange(xc_BD.shape[0], device=xc_BD.device), crow_B1.diff(),
-                                             output_size=cols_N.numel())
-            below, kept = below_N.nonzero().squeeze(1), (~below_N).nonzero().squeeze(1)
-            cols_W = cols_N.index_select(0, below)
-            z_W = jumprelu(pre_N.index_select(0, below), theta_F, cols_W, eps, to_input)
-            self.window_z_W = (z_W, cols_W)
-            x_hat_scaled = x_hat_scaled + zero_decode(z_W, crow_from_rows(rows_N.index_select(0, below), xc_BD.shape[0]),
-                                                      cols_W, self.W_dec)
-            pre_N, cols_N = pre_N.index_select(0, kept), cols_N.index_select(0, kept)
-            crow_B1 = crow_from_rows(rows_N.index_select(0, kept), xc_BD.shape[0])
-        values_N = jumprelu(pre_N, theta_F, cols_N, eps, to_input)
-        codes = SparseCodes(crow_B1, cols_N, values_N, self.cfg.d_sae)
-        x_hat_scaled = dispatch.sparse_decode(values_N, crow_B1, cols_N, self.W_dec) + x_hat_scaled
+        if window is not None and window.cols_N.numel() > 0:
+            pre_W, z_W = jump(window)
+            self.window_z_W = (z_W, window.cols_N)
+            self.train_pre += [(pre_W, window.cols_N)] if keep_pre else []
+            x_hat_scaled = zero_decode(x_hat_scaled, z_W, window.crow_B1, window.cols_N, self.W_dec)
+        codes = SparseCodes(kept.crow_B1, kept.cols_N, values_N, self.cfg.d_sae)
         return ForwardOutput(x_hat_scaled / self.cfg.input_scale, codes, x_scaled, x_hat_scaled)
 
     # ---- training -----------------------------------------------------------------------------
@@ -155,10 +161,10 @@ class JumpReLUSAE(BaseSAE):
             if self.window_z_W is not None:  # value 0; the estimator's gradient to θ from the window's lower half
                 sparsity = sparsity + tanh_sparsity(*self.window_z_W, dec_norm_F, c)
         else:
-            if self.train_pre_N is None or self.train_cols_N is None:
+            if not self.train_pre:
                 raise RuntimeError("the L0 sparsity loss needs the pre-activations of a training forward")
-            sparsity = step(self.train_pre_N, theta_F, self.train_cols_N, cfg.jumprelu_bandwidth,
-                            cfg.jumprelu_ste_to_input).sum()
+            sparsity = sum(step(pre_N, theta_F, cols_N, cfg.jumprelu_bandwidth, cfg.jumprelu_ste_to_input).sum()
+                           for pre_N, cols_N in self.train_pre)
         total = self.sparsity_coef * sparsity.float()
         if cfg.jumprelu_pre_act_coef > 0:
             xc_BD = (out.x_scaled - self.b_dec).detach()  # as in the AuxK loss: no b_dec gradient from here
@@ -169,11 +175,27 @@ class JumpReLUSAE(BaseSAE):
     def after_step(self, out: ForwardOutput, ema: float) -> None:
         """L0-target mode: log λ ← log λ + η·log(L0_batch / k) after a training step (grad mode on), not on the
         trainer's no-grad θ calibration pass (nothing to calibrate: θ is a trained parameter)."""
-        self.train_pre_N = self.train_cols_N = self.window_z_W = None
+        self.train_pre, self.window_z_W = [], None
         if self.cfg.jumprelu_sparsity_coef is not None or not torch.is_grad_enabled():
             return
         with torch.no_grad():
             l0 = float((out.codes.values_N.detach() > 0).sum()) / max(1, out.codes.n_rows)
-            update = CONTROLLER_RATE * math.log(max(l0, 1e-3) / self.cfg.k)
+            error = math.log(max(l0, 1e-3) / self.cfg.k)
+            update = CONTROLLER_RATE * error + CONTROLLER_GAIN * (error - float(self.controller_error))
             self.log_sparsity_coef.add_(update).clamp_(-LOG_LAMBDA_LIMIT, LOG_LAMBDA_LIMIT)
+            self.controller_error.fill_(error)
             self.controller_steps += 1
+
+
+def split_window(sel: Selection, theta_F: Tensor) -> tuple[Selection, Selection]:
+    """(codes, window's lower half) of a training selection: the pairs with pre > θ and those with pre ≤ θ, each
+    row-major CSR. One compare, one cumsum for both row-pointer arrays, one nonzero per part."""
+    above_N = sel.pre_N.float() > theta_F.index_select(0, sel.cols_N)
+    kept_before_N1 = torch.zeros(above_N.numel() + 1, dtype=torch.int64, device=above_N.device)
+    torch.cumsum(above_N, 0, out=kept_before_N1[1:])  # codes among the first n pairs
+    crow_kept_B1 = kept_before_N1.index_select(0, sel.crow_B1)
+    kept_K, below_W = above_N.nonzero().squeeze(1), (~above_N).nonzero().squeeze(1)
+
+    def part(crow_B1: Tensor, index: Tensor) -> Selection:
+        return Selection(crow_B1, sel.cols_N.index_select(0, index), sel.pre_N.index_select(0, index))
+    return part(crow_kept_B1, kept_K), part(sel.crow_B1 - crow_kept_B1, below_W)

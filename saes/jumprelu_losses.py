@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from superscope.kernels.threads import all_threads
+
 
 def rectangle_window(pre_N: Tensor, theta_N: Tensor, bandwidth: float) -> Tensor:
     """K((pre − θ)/ε) = 1[|pre − θ| < ε/2] (float32)."""
@@ -105,25 +107,30 @@ def pre_act_loss(xc_BD: Tensor, W_enc_DF: Tensor, b_enc_F: Tensor, theta_F: Tens
 
 
 class ZeroDecode(torch.autograd.Function):
-    """The decoder term of the window's lower half: z_W = 0 there, so z_W·W_dec adds nothing forward and gives
-    W_dec no gradient; backward gives each pair (b, f) of the window ∂L/∂z = g_b·W_dec,f (a sampled product
-    over those pairs only). Keeping them out of the codes spares the decode and ∂W_dec their work."""
+    """x̂ + z_W·W_dec for the window's lower half, where z_W = 0: forward returns x̂ unchanged (a view) and gives
+    W_dec no gradient; backward passes ∂L/∂x̂ through and gives each pair (b, f) of the window ∂L/∂z = g_b·W_dec,f
+    (a sampled product over those pairs only). Keeping them out of the codes spares the decode and ∂W_dec their
+    work; passing x̂ through spares a [B, d] zero tensor and its addition."""
 
     @staticmethod
-    def forward(ctx, z_W: Tensor, crow_B1: Tensor, cols_W: Tensor, W_dec_FD: Tensor) -> Tensor:
+    def forward(ctx, x_hat_BD: Tensor, z_W: Tensor, crow_B1: Tensor, cols_W: Tensor, W_dec_FD: Tensor) -> Tensor:
         ctx.save_for_backward(crow_B1, cols_W, W_dec_FD)
-        return W_dec_FD.new_zeros(crow_B1.numel() - 1, W_dec_FD.shape[1])
+        return x_hat_BD.view_as(x_hat_BD)
 
     @staticmethod
     def backward(ctx, grad_BD: Tensor):
         crow_B1, cols_W, W_dec_FD = ctx.saved_tensors
-        pattern = torch.sparse_csr_tensor(crow_B1, cols_W, torch.zeros(cols_W.numel(), device=cols_W.device),
-                                          (crow_B1.numel() - 1, W_dec_FD.shape[0]), check_invariants=False)
-        # float32: torch's CPU sampled_addmm has no bf16 kernel
-        grad_W = torch.sparse.sampled_addmm(pattern, grad_BD.float().contiguous(), W_dec_FD.detach().float().T).values()
-        return grad_W.to(grad_BD.dtype), None, None, None
+        grad_W = None
+        if ctx.needs_input_grad[1]:
+            pattern = torch.sparse_csr_tensor(crow_B1, cols_W, torch.zeros(cols_W.numel(), device=cols_W.device),
+                                              (crow_B1.numel() - 1, W_dec_FD.shape[0]), check_invariants=False)
+            # float32: torch's CPU sampled_addmm has no bf16 kernel
+            with all_threads(cols_W.numel() * grad_BD.shape[1]):
+                grad_W = torch.sparse.sampled_addmm(pattern, grad_BD.float().contiguous(),
+                                                    W_dec_FD.detach().float().T).values().to(grad_BD.dtype)
+        return grad_BD, grad_W, None, None, None
 
 
-def zero_decode(z_W: Tensor, crow_B1: Tensor, cols_W: Tensor, W_dec_FD: Tensor) -> Tensor:
+def zero_decode(x_hat_BD: Tensor, z_W: Tensor, crow_B1: Tensor, cols_W: Tensor, W_dec_FD: Tensor) -> Tensor:
     """See ``ZeroDecode``."""
-    return ZeroDecode.apply(z_W, crow_B1, cols_W, W_dec_FD)
+    return ZeroDecode.apply(x_hat_BD, z_W, crow_B1, cols_W, W_dec_FD)
