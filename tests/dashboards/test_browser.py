@@ -20,14 +20,14 @@ REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
 # url path → (title, texts that must appear, least number of plotly charts)
 PAGES = {
-    "overview": ("Run tiny", ["Headline: TopK vs Feature Choice vs Mutual Choice", "Steps"], 1),
+    "overview": ("Run tiny", ["Headline: TopK, Feature Choice and Mutual Choice", "Steps"], 1),
     "features": ("Feature browser", ["Top activations", "Quantile bands", "features match", "Nearest features"], 1),
-    "compare": ("SAE comparison", ["Per-token L0", "L0 vs token difficulty", "CE-loss recovered"], 4),
+    "compare": ("SAE comparison", ["Per-token L0", "L0 distribution", "L0 vs token difficulty"], 4),
     "live": ("Live prompt", ["Type a prompt"], 0),
     "superposition": ("Superposition", ["effective features per neuron"], 2),
     "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
     "bfs": ("BFS thoughts", ["Ordered optimal > frontier", "Checkpoints"], 3),
-    "evals": ("Evaluations", ["SAE × metric at", "Sparse probing", "Absorption"], 4),
+    "evals": ("Evaluations", ["SAE × metric at", "Sparse probing", "Absorption", "No L0 sweep yet"], 0),
     "steering": ("Steering", ["find latents", "α or clamp value"], 0),
 }
 
@@ -72,6 +72,18 @@ def test_every_page_in_chromium(browser, server, tiny_root):
             assert page.locator("span.tok").count() > 20  # highlighted example tokens
         page.screenshot(path=str(SHOTS / f"{path}.png"))
     assert errors == []
+
+
+def test_lazy_tab_in_chromium(browser, server, tiny_root):
+    """The Evaluations page runs only its open tab; clicking another draws its figures and names it in the URL."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{server}/evals?run={tiny_root.name}")
+    wait_rendered(page, "Evaluations")
+    assert page.locator(".js-plotly-plot").count() == 0  # Pareto: no sweep in the tiny run
+    page.get_by_role("tab", name="Absorption").click()
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2", timeout=60_000)
+    page.get_by_text("weak below 1B parameters", exact=False).first.wait_for(timeout=60_000)
+    assert "evals_tab=Absorption" in page.url and _problems(page) == []
 
 
 def test_feature_search_in_chromium(browser, server, tiny_root):
