@@ -82,8 +82,11 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str =
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        doc = docs.get(f.name, "")
+        stated = "(default:" in doc  # the field's docstring says what its default means (e.g. "the run's main hook")
         group.add_argument(f"--{prefix}{f.name.replace('_', '-')}", dest=f"{prefix.replace('-', '_')}{f.name}",
-                           default=None, help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"), **kw)
+                           default=None, help=(doc if stated else f"{doc} (default: {default})").replace("%", "%%"),
+                           **kw)
 
 
 def from_args(cls: type, args: argparse.Namespace, prefix: str = "", base: Any = None, **overrides: Any) -> Any:

@@ -69,3 +69,12 @@ def test_bad_input_is_one_line(run, capsys, args, message):
 def test_not_a_run_folder(tmp_path, capsys):
     assert main(["steer", str(tmp_path), "--latent", "1"]) == 1
     assert "not a superscope run folder" in capsys.readouterr().err
+
+
+def test_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["steer", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Hook of the SAE (default: the run's main hook)." in text
+    assert "main hook). (default: None)" not in text  # the field's own default line, not argparse's as well
+    assert "(default: topk)" in text
