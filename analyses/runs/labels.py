@@ -78,6 +78,7 @@ LABELS: dict[str, Label] = {
     "both %": Label("By both", "% of active features activated by both kinds of token", "points"),
     # the feature browser (FeatureData.summary) and feature tables
     "feature": Label("Feature", "feature number in the SAE (row of W_dec)", "id"),
+    "latent": Label("Latent", "latent (feature) number in the SAE (row of W_dec)", "id"),
     "count": Label("Firings", "held-out tokens on which the feature is active", "count"),
     "density": Label("Firing density", "share of held-out tokens on which the feature is active", "sci"),
     "mean_act": Label("Mean activation", "mean activation of the feature over the tokens it fires on"),
