@@ -1,6 +1,6 @@
 """SAE comparison: every SAE of one hook side by side — the metrics table and bars, per-token L0
 distributions, per-token L0 against token difficulty (adaptive allocation), density, training, sweep.
-The hook and the open per-token L0 view are in the URL (``?hook=``, ``?l0_view=``)."""
+The hook and the open detail view are in the URL (``?hook=``, ``?compare_view=``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 from superscope.analyses.report import sae_sections as S
 from superscope.analyses.report.difficulty import DASHBOARD_TOKEN_OPTIONS, DASHBOARD_TOKENS
 from superscope.dashboards import _cache
-from superscope.dashboards._ui import chart, guard, query_choice, run_and_data, table
+from superscope.dashboards._ui import chart, guard, missing_note, query_choice, run_and_data, table
 from superscope.saes.registry import arch_label
 
 
@@ -30,6 +30,7 @@ def _difficulty(root, data, hook: str) -> None:
 def page() -> None:
     root, data = run_and_data()
     st.title("SAE comparison")
+    missing_note(data)
     if not data.hooks:
         st.warning("This run has no SAEs yet (saes/ is empty).")
         return
@@ -39,20 +40,19 @@ def page() -> None:
             st.warning(f"{arch_label(e.arch)}: {e.error}")
     table(S.comparison_rows(data, hook), key="comparison", file_name=f"{data.name}_{hook}_comparison.csv")
     chart(S.metrics_figure(data, hook), key="metrics")
-    st.subheader("Per-token L0")
-    # only the open tab runs (?l0_view= in the URL): the difficulty view encodes held-out tokens
-    tab_dist, tab_diff = st.tabs(["L0 distribution", "L0 vs token difficulty"], key="l0_view", bind="query-params")
-    if tab_dist.open is not False:  # None: a Streamlit without lazy tabs runs both
-        with tab_dist:
-            chart(S.l0_figure(data, hook), key="l0")
-    if tab_diff.open is not False:
-        with tab_diff:
-            _difficulty(root, data, hook)
-    c1, c2 = st.columns(2)
-    chart(S.density_figure(data, hook), key="density", container=c1)
-    chart(S.training_figure(data, hook), key="training", container=c2)
+    st.subheader("Details")
+    # only the open tab runs (?compare_view= in the URL): the difficulty view encodes held-out tokens, the others
+    # are one figure each, drawn when asked for
+    views = {"L0 distribution": lambda: chart(S.l0_figure(data, hook), key="l0"),
+             "L0 vs token difficulty": lambda: _difficulty(root, data, hook),
+             "Firing density": lambda: chart(S.density_figure(data, hook), key="density"),
+             "Training": lambda: chart(S.training_figure(data, hook), key="training")}
     if len(data.hooks) > 1:
-        chart(S.sweep_figure(data), key="sweep")
+        views["Layer sweep"] = lambda: chart(S.sweep_figure(data), key="sweep")
+    for tab, show in zip(st.tabs(list(views), key="compare_view", bind="query-params"), views.values()):
+        if tab.open is not False:  # None: a Streamlit without lazy tabs runs them all
+            with tab:
+                show()
 
 
 guard(page)

@@ -49,13 +49,23 @@ def page() -> None:
                "a few frequent function tokens activate most features.")
     st.subheader("Coverage of active features by the top-k tokens (%)")
     table(P.coverage_rows(ft), key="coverage", file_name=f"{data.name}_function_token_coverage.csv")
+    # only the open tab runs (?tokens_view= in the URL)
+    views = {"Coverage and degree": lambda: _coverage(ft),
+             "Function vs content tokens": lambda: table(P.shares_rows(ft), key="feature_shares",
+                                                         file_name=f"{data.name}_function_token_shares.csv")}
+    if ft.get("loss_split"):
+        views["Loss by transition"] = lambda: chart(P.loss_split_figure(ft), key="loss_split")
+    for tab, show in zip(st.tabs(list(views), key="tokens_view", bind="query-params"), views.values()):
+        if tab.open is not False:  # None: a Streamlit without lazy tabs runs them all
+            with tab:
+                show()
+    _token_set(root, data, ft)
+
+
+def _coverage(ft) -> None:
     c1, c2 = st.columns(2)
     chart(P.coverage_figure(ft), key="coverage_curve", container=c1)
     chart(P.degree_figure(ft), key="degree_vs_rank", container=c2)
-    if ft.get("loss_split"):
-        chart(P.loss_split_figure(ft), key="loss_split")
-    table(P.shares_rows(ft), key="feature_shares", file_name=f"{data.name}_function_token_shares.csv")
-    _token_set(root, data, ft)
 
 
 guard(page)

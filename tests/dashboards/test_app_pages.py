@@ -22,7 +22,7 @@ def test_every_page_renders(runs_env, page):
     assert problems(at) == []
     assert [t.value for t in at.title] == [PAGES[page]]
     charts = len(at.get("plotly_chart"))
-    assert charts >= {"overview": 1, "features": 1, "compare": 5, "superposition": 2, "function_tokens": 2,
+    assert charts >= {"overview": 1, "features": 1, "compare": 2, "superposition": 2, "function_tokens": 2,
                       "bfs": 3, "live": 0, "evals": 0, "steering": 0}[page]  # evals: its open tab (Pareto) only
 
 
@@ -113,8 +113,8 @@ def test_compare_difficulty_and_hook_switch(runs_env):
     from streamlit.testing.v1 import AppTest
 
     from tests.dashboards.conftest import APP
-    at = AppTest.from_file(APP, default_timeout=120)  # a URL naming the open tab (?l0_view=)
-    at.query_params.update({"run": "tiny", "l0_view": "L0 vs token difficulty"})
+    at = AppTest.from_file(APP, default_timeout=120)  # a URL naming the open tab (?compare_view=)
+    at.query_params.update({"run": "tiny", "compare_view": "L0 vs token difficulty"})
     at.switch_page("views/compare.py")
     at.run()
     assert problems(at) == []

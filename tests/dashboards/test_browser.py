@@ -22,7 +22,7 @@ SHOTS = REPO / "artifacts" / "screenshots"
 PAGES = {
     "overview": ("Run tiny", ["Headline: TopK, Feature Choice and Mutual Choice", "Steps"], 1),
     "features": ("Feature browser", ["Top activations", "Quantile bands", "features match", "Nearest features"], 1),
-    "compare": ("SAE comparison", ["Per-token L0", "L0 distribution", "L0 vs token difficulty"], 4),
+    "compare": ("SAE comparison", ["Details", "L0 distribution", "L0 vs token difficulty", "Layer sweep"], 2),
     "live": ("Live prompt", ["Type a prompt"], 0),
     "superposition": ("Superposition", ["effective features per neuron"], 2),
     "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
@@ -148,20 +148,27 @@ def test_steps_timeline_in_chromium(browser, server, tiny_root):
 
 
 def test_formatted_number_in_chromium(browser, server, tiny_root):
-    """SAE comparison shows metrics.json's numbers by meaning: FVU to 3 significant digits, L0 as mean ± std."""
-    from superscope.analyses.runs.data import load_run
-    from superscope.analyses.runs.formatting import fmt_num, fmt_pm
-    data = load_run(tiny_root)
-    e = next(e for e in data.at(data.main_hook) if e.arch == "mutual_choice")
-    page = browser.new_page(viewport={"width": 1400, "height": 1200})
-    page.goto(f"{server}/compare?run={tiny_root.name}")
-    wait_rendered(page, "SAE comparison", timeout_ms=120_000)
-    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=120_000)
-    wait_rendered(page, "SAE comparison", timeout_ms=120_000)
-    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-    assert fmt_num(e.eval["fvu"]) in values and f"{e.eval['fvu']}" not in values
-    l0 = fmt_pm(e.eval["l0_mean"], e.eval["l0_std"])
-    assert " ± " in l0 and l0 in values
+    """Numbers by meaning: Overview's timeline shows each step's seconds as a duration (fmt_seconds), never
+    the raw float of run.json; the Feature browser's counts carry thousands separators' format (fmt_count)."""
+    from superscope.analyses.runs.formatting import fmt_count, fmt_seconds
+    from superscope.analyses.runs.timeline import steps
+    from superscope.saes.atomic_io import read_json
+    timed = [s for s in steps(read_json(tiny_root / "run.json")) if s.seconds]
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/?run={tiny_root.name}")
+    wait_rendered(page, f"Run {tiny_root.name}", timeout_ms=120_000)
+    page.get_by_text("Steps").first.wait_for(timeout=60_000)
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert timed and all(fmt_seconds(s.seconds) in text for s in timed)
+    raw = [repr(float(s.seconds)) for s in timed if len(repr(float(s.seconds))) > 6]  # e.g. 12.345678
+    assert not any(r in text for r in raw)
+    total = sum(s.seconds for s in timed)
+    assert f"{fmt_seconds(total)} in all" in text
+    page.goto(f"{server}/features?run={tiny_root.name}")
+    wait_rendered(page, "Feature browser", timeout_ms=120_000)
+    caption = page.get_by_text("held-out tokens ·").first.inner_text()
+    n_tokens = read_json(next((tiny_root / "features").glob("*/*/index.json")))["n_tokens"]
+    assert fmt_count(n_tokens) in caption
 
 
 def test_deep_link_reopens_the_feature_in_chromium(browser, server, tiny_root):

@@ -21,8 +21,13 @@ def test_main_hands_the_rest_of_the_command_line_to_streamlit(monkeypatch):
 
     calls = []
     monkeypatch.setattr(server, "preload", lambda: 0.0)
+    monkeypatch.setattr(server, "warm_up", lambda: 0.0)
     monkeypatch.setattr(cli, "main", lambda **kw: calls.append(kw))
     cmd = streamlit_command("runs", "default", port=8600, headless=True)
     monkeypatch.setattr(sys, "argv", cmd[2:])  # what `python -m superscope.dashboards.server …` sees
     server.main()
     assert calls == [{"args": cmd[3:], "prog_name": "streamlit"}] and calls[0]["args"][0] == "run"
+
+
+def test_warm_up_builds_a_figure_and_a_styled_table():
+    assert server.warm_up() > 0
