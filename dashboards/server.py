@@ -29,6 +29,12 @@ PRELOAD = (
     "superscope.analyses.runs.evals",
     "superscope.analyses.features.storage",
     "superscope.analyses.report",
+    "scipy.stats",  # the probes' confidence intervals (1.6 s on its own)
+    "superscope.probes",
+    "superscope.probes.bfs.checkpoint",
+    "superscope.interventions.run_folder",
+    "superscope.analyses.evals.autointerp",
+    "superscope.analyses.runs.token_features",
 )
 """Modules every page (or the first one) imports, heavy ones first. Not the dashboard's own modules: their
 ``st.cache_data`` functions must be created inside Streamlit's runtime (which exists once the server runs)."""
