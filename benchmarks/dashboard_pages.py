@@ -40,7 +40,16 @@ PAGES = {"overview": (None, "Overview", 1), "features": ("Feature browser", "Fea
          "compare": ("SAE comparison", "SAE comparison", 4), "live": ("Live prompt", "Live prompt", 0),
          "superposition": ("Superposition", "Superposition", 2),
          "function_tokens": ("Function tokens", "Function tokens", 2), "bfs": ("BFS thoughts", "BFS thoughts", 3),
-         "evals": ("Evaluations", "Evaluations", 0)}
+         "evals": ("Evaluations", "Evaluations", 0), "steering": ("Steering", "Steering", None)}
+"""url path → (title, sidebar link, plotly main-svg elements to wait for; None: 1 when the run has saved
+steering results, whose latest the page draws, else 0)."""
+
+
+def charts_for(name: str, charts: int | None, run: Path) -> int:
+    """The number of plotly elements ``name`` must show on ``run`` (see PAGES)."""
+    if charts is not None:
+        return charts
+    return 1 if any((run / "steering").glob("*.json")) else 0
 FIRST_LOAD_LIMIT_S = 2.0
 
 
@@ -105,9 +114,11 @@ def measure(args: argparse.Namespace) -> None:
     rows = []
     with serve(Path(args.runs_root), args.run) as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        run = Path(args.runs_root) / args.run
         for name, (title, _, charts) in PAGES.items():
             title = title or f"Run {args.run}"
             target = f"{url}/{'' if name == 'overview' else name}?run={args.run}"  # the default page is /
+            charts = charts_for(name, charts, run)
             first = load(page, target, title, charts)
             warm = [load(page, target, title, charts) for _ in range(repeats)]
             if args.screenshots:
@@ -118,7 +129,7 @@ def measure(args: argparse.Namespace) -> None:
         nav: dict[str, list[float]] = {name: [] for name in PAGES}
         for _ in range(repeats):  # the same pages again, reached through the sidebar (caches warm)
             for name, (title, link, charts) in PAGES.items():
-                nav[name].append(load(page, None, title or f"Run {args.run}", charts, link=link))
+                nav[name].append(load(page, None, title or f"Run {args.run}", charts_for(name, charts, run), link=link))
         for r in rows:
             r["navigate_median_s"], r["navigate_max_s"] = statistics.median(nav[r["page"]]), max(nav[r["page"]])
         # the toy run has no model to encode a prompt with (its SAEs read a 16-d toy space)
@@ -160,7 +171,7 @@ def measure_first(args: argparse.Namespace) -> None:
             for name, (title, _, charts) in PAGES.items():
                 title = title or f"Run {args.run}"
                 target = f"{url}/{'' if name == 'overview' else name}?run={args.run}"
-                first = load(page, target, title, charts)
+                first = load(page, target, title, charts_for(name, charts, run))
                 rows.append({"page": name, "first_s": round(first, 3), "within_limit": first <= FIRST_LOAD_LIMIT_S})
                 if args.screenshots:
                     Path(args.screenshots).mkdir(parents=True, exist_ok=True)

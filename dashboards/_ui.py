@@ -131,9 +131,10 @@ def table(data: list[dict] | pd.DataFrame, key: str, *, container=None, height: 
                                if c not in as_text}) if small else shown
     where.dataframe(data, hide_index=True, column_config=config, height=height, key=f"table_{key}")
     if download:
-        csv = (raw if export is None else export).to_csv(index=False)
-        where.download_button("Download CSV", csv.encode(), file_name=file_name or f"{key}.csv",
-                              mime="text/csv", key=f"csv_{key}", on_click="ignore", icon=":material/download:")
+        source = raw if export is None else export  # the CSV is written when the button is pressed (deferred)
+        where.download_button("Download CSV", lambda: source.to_csv(index=False).encode(),
+                              file_name=file_name or f"{key}.csv", mime="text/csv", key=f"csv_{key}",
+                              on_click="ignore", icon=":material/download:")
     return raw
 
 
