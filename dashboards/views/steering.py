@@ -59,6 +59,12 @@ def kl_strip(tokens, kls) -> str:
     return f"{EXAMPLE_CSS}<div class='ex'><b>steered continuation, background ∝ KL(clean ‖ steered)</b><br>{spans}</div>"
 
 
+def continuation_html(title: str, text: str) -> str:
+    """A generated continuation as a block of pre-wrapped monospace text under a bold title."""
+    return (f"<div><b>{html.escape(title)}</b><pre style='white-space: pre-wrap; background: #f6f6f9; padding: 10px 12px; "
+            f"border-radius: 6px; font-size: 13px; margin-top: 6px'>{html.escape(text)}</pre></div>")
+
+
 def show_result(data: dict, key: str) -> None:
     """One steering result (the JSON of ``SteeringResult.to_dict``)."""
     from superscope.interventions.dose import DoseResponse
@@ -68,10 +74,8 @@ def show_result(data: dict, key: str) -> None:
     st.markdown(f"**{html.escape(edits)}** — {'greedy' if g['greedy'] else 'sampled, seed ' + str(g['seed'])}")
     st.markdown("**Prompt** " + f"`{g['prompt']}`")
     left, right = st.columns(2)
-    left.markdown("**Unsteered**")
-    left.code(g["clean"], language=None, wrap_lines=True)
-    right.markdown("**Steered**")
-    right.code(g["steered"], language=None, wrap_lines=True)
+    left.html(continuation_html("Unsteered", g["clean"]))
+    right.html(continuation_html("Steered", g["steered"]))
     st.html(kl_strip(g["steered_tokens"], g["kl_per_token"]))
     m = st.columns(4)
     m[0].metric("KL(clean ‖ steered)", f"{c['kl']:.4g} nats", help=f"mean over {c['n_tokens']} held-out tokens")

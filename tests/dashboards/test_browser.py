@@ -189,6 +189,8 @@ def test_deep_link_reopens_the_feature_in_chromium(browser, server, tiny_root):
                                " && b.some(x => x.includes(label)); }", arg=[hook, "Feature Choice"], timeout=30_000)
     except Exception as err:  # show what the boxes hold
         raise AssertionError(f"selectboxes do not show {hook} / Feature Choice: {page.evaluate(boxes_js)}") from err
+    page.get_by_role("button", name=f"Link to feature {feature}").click()  # the copy-link popover
+    page.locator('[data-testid="stCode"]').first.wait_for(timeout=30_000)
     shown = page.locator('[data-testid="stCode"]').first.inner_text().strip()
     q = parse_qs(urlsplit(shown).query)
     assert q == {"run": [tiny_root.name], "hook": [hook], "sae": [arch], "feature": [str(feature)]}
