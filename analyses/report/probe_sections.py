@@ -115,13 +115,14 @@ def log_spaced_indices(n: int, head: int = 200, max_points: int = 600) -> np.nda
 def degree_figure(ft: dict) -> go.Figure:
     """Token degree (distinct features it activates) against frequency rank, log-log, with power-law fits.
 
-    Every token of the first 200 ranks is drawn, then a log-spaced subset (the page stays light with
-    tens of thousands of tokens); the fitted line is exact on log-log axes from its two ends."""
+    Every token of the first 50 ranks is drawn, then a log-spaced subset, at most 150 points a layer (the
+    page stays light with tens of thousands of tokens: each marker is an SVG element); the fitted line is
+    exact on log-log axes from its two ends."""
     fig = go.Figure()
     for hook, g in _graphs(ft):
         deg = np.asarray(g.get("degrees") or [], dtype=float)
         labels = list(g.get("labels") or [])
-        idx = log_spaced_indices(deg.size)
+        idx = log_spaced_indices(deg.size, head=50, max_points=150)  # ≤ 150 markers a layer: SVG stays light
         fig.add_scatter(x=idx + 1, y=deg[idx], mode="markers", marker_size=4, name=f"layer {hook_layer(hook)}",
                         text=[repr(labels[i]) if i < len(labels) else "" for i in idx])
         fit = g.get("degree_fit")

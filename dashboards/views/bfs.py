@@ -63,12 +63,13 @@ def _checkpoint_panel(root: Path) -> None:
     st.write(f"method **{meta.get('method')}**, test accuracy **{fmt_num(test.get('accuracy'))}** "
              f"(n={test.get('n', '?')}); by hops {test.get('accuracy_by_hops', {})}")
     log = meta.get("log") or []
-    if log:
+    training = st.expander("Training curve", key="bfs_training", on_change="rerun") if log else None
+    if training is not None and training.open is not False:  # drawn when opened (None: an older Streamlit)
         fig = go.Figure()
         fig.add_scatter(x=[r["epoch"] for r in log], y=[r["loss"] for r in log], name="train loss")
         fig.add_scatter(x=[r["epoch"] for r in log], y=[r["valid_acc"] for r in log], name="valid accuracy", yaxis="y2")
         fig.update_layout(title="Training", xaxis_title="epoch", yaxis2={"overlaying": "y", "side": "right"}, height=300)
-        chart(fig, key="bfs_train")
+        chart(fig, key="bfs_train", container=training)
     if meta.get("method") == "coconut":
         n = st.select_slider("fresh problems to probe", options=[20, 50, 100, 200], value=50)
         if st.button("Run the probe on this checkpoint"):
