@@ -50,7 +50,8 @@ def page() -> None:
     st.subheader("Coverage of active features by the top-k tokens (%)")
     table(P.coverage_rows(ft), key="coverage", file_name=f"{data.name}_function_token_coverage.csv")
     # only the open tab runs (?tokens_view= in the URL)
-    views = {"Coverage and degree": lambda: _coverage(ft),
+    views = {"Coverage curve": lambda: chart(P.coverage_figure(ft), key="coverage_curve"),
+             "Degree vs rank": lambda: chart(P.degree_figure(ft), key="degree_vs_rank"),
              "Function vs content tokens": lambda: table(P.shares_rows(ft), key="feature_shares",
                                                          file_name=f"{data.name}_function_token_shares.csv")}
     if ft.get("loss_split"):
@@ -60,12 +61,6 @@ def page() -> None:
             with tab:
                 show()
     _token_set(root, data, ft)
-
-
-def _coverage(ft) -> None:
-    c1, c2 = st.columns(2)
-    chart(P.coverage_figure(ft), key="coverage_curve", container=c1)
-    chart(P.degree_figure(ft), key="degree_vs_rank", container=c2)
 
 
 guard(page)

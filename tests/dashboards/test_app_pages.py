@@ -22,7 +22,7 @@ def test_every_page_renders(runs_env, page):
     assert problems(at) == []
     assert [t.value for t in at.title] == [PAGES[page]]
     charts = len(at.get("plotly_chart"))
-    assert charts >= {"overview": 1, "features": 1, "compare": 2, "superposition": 2, "function_tokens": 2,
+    assert charts >= {"overview": 1, "features": 1, "compare": 2, "superposition": 2, "function_tokens": 1,
                       "bfs": 3, "live": 0, "evals": 0, "steering": 0}[page]  # evals: its open tab (Pareto) only
 
 

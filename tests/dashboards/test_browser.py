@@ -25,7 +25,7 @@ PAGES = {
     "compare": ("SAE comparison", ["Details", "L0 distribution", "L0 vs token difficulty", "Layer sweep"], 2),
     "live": ("Live prompt", ["Type a prompt"], 0),
     "superposition": ("Superposition", ["effective features per neuron"], 2),
-    "function_tokens": ("Function tokens", ["A token's feature set", "distinct features"], 2),
+    "function_tokens": ("Function tokens", ["A token's feature set", "distinct features", "Degree vs rank"], 1),
     "bfs": ("BFS thoughts", ["Ordered optimal > frontier", "Checkpoints"], 3),
     "evals": ("Evaluations", ["SAE × metric at", "Sparse probing", "Absorption", "No L0 sweep yet"], 0),
     "steering": ("Steering", ["find latents", "α or clamp value"], 0),
