@@ -105,6 +105,4 @@ def test_every_architecture_renders_in_the_dashboard(dummy, tmp_path, monkeypatc
     monkeypatch.setenv("SUPERSCOPE_RUN", "every")
     at = open_page("compare")
     assert problems(at) == []
-    assert [m.value for m in at.markdown if m.value.startswith("#### ")] == [
-        f"#### {arch_label(a)}" for a in arch_order()]
-    assert list(at.dataframe[0].value["SAE"]) == [arch_label(a) for a in arch_order()]
+    assert list(at.dataframe[0].value["SAE"]) == [arch_label(a) for a in arch_order()]  # one row each, in order
