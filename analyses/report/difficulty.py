@@ -142,14 +142,7 @@ def inputs_signature(run_root: str | Path, hook: str) -> dict[str, int]:
     run = RunFolder(Path(run_root))
     files = [p / "sae.safetensors" for h, _, p in run.sae_folders() if h == hook]
     files.append(run.heldout(hook) / "manifest.json")
-    out = {}
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        out[str(f.relative_to(run.root))] = st.st_size + st.st_mtime_ns
-    return out
+    return run.files_signature(files)
 
 
 def save_precomputed(run_root: str | Path, res: L0Difficulty, max_tokens: int) -> Path:

@@ -65,6 +65,18 @@ class RunFolder:
     def report(self) -> Path:
         return self.root / "report.html"
 
+    def files_signature(self, files) -> dict[str, int]:
+        """{path in the run: size + modification time (ns)} of those ``files`` that exist: what a precomputed
+        result (``<run>/cache/``) depends on; another signature means it is stale."""
+        out = {}
+        for f in files:
+            try:
+                st = Path(f).stat()
+            except OSError:
+                continue
+            out[str(Path(f).relative_to(self.root))] = st.st_size + st.st_mtime_ns
+        return out
+
     def sae_folders(self) -> list[tuple[str, str, Path]]:
         """(hook, arch, folder) of every SAE with weights in this run."""
         found = []

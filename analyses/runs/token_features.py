@@ -85,14 +85,7 @@ def precomputed_path(run_root: str | Path, hook: str, arch: str, max_tokens: int
 def inputs_signature(run_root: str | Path, hook: str, arch: str) -> dict[str, int]:
     """Size + modification time (ns) of the SAE's weights and of the held-out manifest at ``hook``."""
     run = RunFolder(Path(run_root))
-    out = {}
-    for f in (run.sae(hook, arch) / "sae.safetensors", run.heldout(hook) / "manifest.json"):
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        out[str(f.relative_to(run.root))] = st.st_size + st.st_mtime_ns
-    return out
+    return run.files_signature((run.sae(hook, arch) / "sae.safetensors", run.heldout(hook) / "manifest.json"))
 
 
 def save_precomputed(run_root: str | Path, hook: str, arch: str, sets: dict[int, dict],
