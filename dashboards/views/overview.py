@@ -51,25 +51,18 @@ def page() -> None:
     st.markdown(f"**corpus** {info.get('corpus', '?')} · **main hook** `{data.main_hook}` · "
                 f"**architectures** {', '.join(arch_label(a) for a in archs)}")
     missing_note(data)
-    steps_box, headline_box = st.container(), st.container()
-    if data.main_hook is not None:
-        labels = [arch_label(e.arch) for e in data.at(data.main_hook)]
-        headline_box.subheader(f"Headline: {', '.join(labels[:-1])} and {labels[-1]} at {data.main_hook}"
-                               if len(labels) > 1 else f"Headline at {data.main_hook}")
-        table_box, chart_box = headline_box.container(), headline_box.container()
-        # the figure is sent first (it is drawn below the table): the browser loads the chart code while
-        # the timeline and the table arrive, instead of after them
-        chart(S.metrics_figure(data, data.main_hook), key="headline_metrics", container=chart_box)
-        table(S.comparison_rows(data, data.main_hook), key="headline", file_name=f"{data.name}_headline.csv",
-              container=table_box)
-    with steps_box:
-        if info.get("steps"):
-            _timeline(info, data.name)
-        else:
-            st.info("No step has finished yet (run.json lists no steps).")
+    if info.get("steps"):
+        _timeline(info, data.name)
+    else:
+        st.info("No step has finished yet (run.json lists no steps).")
     if data.main_hook is None:
         st.warning("This run has no SAEs yet: the headline table appears once the train and evaluate steps ran.")
         return
+    labels = [arch_label(e.arch) for e in data.at(data.main_hook)]
+    st.subheader(f"Headline: {', '.join(labels[:-1])} and {labels[-1]} at {data.main_hook}" if len(labels) > 1
+                 else f"Headline at {data.main_hook}")
+    table(S.comparison_rows(data, data.main_hook), key="headline", file_name=f"{data.name}_headline.csv")
+    chart(S.metrics_figure(data, data.main_hook), key="headline_metrics")
     with st.expander("Configuration and versions"):
         st.json({"config": info.get("config", {}), "versions": info.get("versions", {})}, expanded=False)
     report = root / "report.html"
